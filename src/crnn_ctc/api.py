@@ -1,0 +1,142 @@
+"""``Recognizer``: the public Python API. Preprocess -> engine -> decoder, each replaceable."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from PIL import Image
+
+from .bundle import ModelBundle, load_bundle, resolve_model_path
+from .charset import Charset
+from .decode import Decoder, make_decoder
+from .errors import ImageError
+from .preprocess import DEFAULT_MAX_PIXELS, ImageInput, PreprocessConfig, collate, describe_source, preprocess
+from .runtime import Engine, create_engine, set_threads
+
+# Images preprocessed ahead of the network, in batches: sorting this window by width keeps
+# padding small while memory stays bounded for any number of inputs.
+_WINDOW_BATCHES = 4
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the recognizer read in one image. ``error`` is set (and ``text`` empty) if it could not be read."""
+
+    text: str
+    confidence: float
+    char_probs: tuple[float, ...] = ()
+    source: str = ""
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _is_single_image(images: object) -> bool:
+    return isinstance(images, (str, os.PathLike, bytes, bytearray, memoryview, Image.Image, np.ndarray))
+
+
+class Recognizer:
+    """Recognizes text in cropped word or line images with one model file."""
+
+    def __init__(
+        self,
+        bundle: ModelBundle,
+        engine: Engine,
+        decoder: Decoder,
+        *,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        self.bundle = bundle
+        self.engine = engine
+        self.decoder = decoder
+        self.max_pixels = max_pixels
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path | None = None,
+        *,
+        model_dir: str | Path | None = None,
+        backend: str = "auto",
+        device: str = "auto",
+        threads: int | None = None,
+        decoder: str = "greedy",
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> Recognizer:
+        """Load a model file (or the newest in ``model_dir``, or the bundled model when neither is given)."""
+        set_threads(threads)
+        bundle = load_bundle(resolve_model_path(path, model_dir))
+        engine = create_engine(bundle, backend, device)
+        return cls(bundle, engine, make_decoder(decoder, bundle.charset), max_pixels=max_pixels)
+
+    @property
+    def charset(self) -> Charset:
+        return self.bundle.charset
+
+    @property
+    def preprocess_config(self) -> PreprocessConfig:
+        return self.bundle.preprocess
+
+    def recognize(self, images: ImageInput | Iterable[ImageInput], batch_size: int = 32) -> list[Prediction]:
+        """Predictions for ``images`` (one image or many), in order. A bad image raises ``ImageError``."""
+        if _is_single_image(images):
+            images = [images]  # type: ignore[list-item]
+        return list(self.iter_recognize(images, batch_size=batch_size, errors="raise"))  # type: ignore[arg-type]
+
+    def iter_recognize(
+        self,
+        images: Iterable[ImageInput],
+        batch_size: int = 32,
+        errors: Literal["raise", "report"] = "raise",
+        names: Iterable[str] | None = None,
+    ) -> Iterator[Prediction]:
+        """Stream predictions in input order. With ``errors="report"`` a bad image yields a
+        ``Prediction`` whose ``error`` says why, and the others are still recognized."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if errors not in ("raise", "report"):
+            raise ValueError(f"errors must be 'raise' or 'report', got {errors!r}")
+        labelled = zip(images, names) if names is not None else ((image, None) for image in images)
+        counter = itertools.count()
+        while True:
+            window = list(itertools.islice(labelled, batch_size * _WINDOW_BATCHES))
+            if not window:
+                return
+            yield from self._recognize_window(window, counter, batch_size, errors)
+
+    def _recognize_window(
+        self,
+        window: Sequence[tuple[ImageInput, str | None]],
+        counter: Iterator[int],
+        batch_size: int,
+        errors: str,
+    ) -> list[Prediction]:
+        sources: list[str] = []
+        arrays: dict[int, np.ndarray] = {}
+        results: list[Prediction | None] = [None] * len(window)
+        for slot, (image, name) in enumerate(window):
+            source = name or describe_source(image, next(counter))
+            sources.append(source)
+            try:
+                arrays[slot] = preprocess(image, self.bundle.preprocess, name=source, max_pixels=self.max_pixels)
+            except ImageError as error:
+                if errors == "raise":
+                    raise
+                results[slot] = Prediction("", 0.0, (), source, error.reason)
+        # Widest first within the window, so each batch holds images of similar width.
+        order = sorted(arrays, key=lambda slot: arrays[slot].shape[2], reverse=True)
+        for start in range(0, len(order), batch_size):
+            slots = order[start : start + batch_size]
+            batch, widths = collate([arrays[slot] for slot in slots])
+            log_probs, lengths = self.engine.run(batch, widths)
+            for slot, decoded in zip(slots, self.decoder.decode(log_probs, lengths)):
+                results[slot] = Prediction(decoded.text, decoded.confidence, decoded.char_probs, sources[slot])
+        return [result for result in results if result is not None]

@@ -1,0 +1,28 @@
+"""Typed errors: each says which file or input, what was expected, and what to do."""
+
+from __future__ import annotations
+
+
+class CrnnError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class CharsetError(CrnnError, ValueError):
+    """A label holds a symbol the charset lacks, or a charset definition is malformed."""
+
+
+class ImageError(CrnnError, ValueError):
+    """An input image cannot be decoded or used (missing, empty, corrupt, too large...)."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+class ModelFileError(CrnnError):
+    """A model file is missing, damaged, of an unknown format or of a newer version."""
+
+
+class ConfigError(CrnnError, ValueError):
+    """A configuration value is out of range or inconsistent."""
