@@ -7,8 +7,8 @@ from .errors import CharsetError, ConfigError, CrnnError, ImageError, ModelFileE
 from .preprocess import PreprocessConfig
 
 __all__ = [
-    "CharsetError",
     "Charset",
+    "CharsetError",
     "ConfigError",
     "CrnnError",
     "ImageError",

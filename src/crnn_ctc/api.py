@@ -104,7 +104,7 @@ class Recognizer:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if errors not in ("raise", "report"):
             raise ValueError(f"errors must be 'raise' or 'report', got {errors!r}")
-        labelled = zip(images, names) if names is not None else ((image, None) for image in images)
+        labelled = zip(images, names, strict=True) if names is not None else ((image, None) for image in images)
         counter = itertools.count()
         while True:
             window = list(itertools.islice(labelled, batch_size * _WINDOW_BATCHES))
@@ -137,6 +137,6 @@ class Recognizer:
             slots = order[start : start + batch_size]
             batch, widths = collate([arrays[slot] for slot in slots])
             log_probs, lengths = self.engine.run(batch, widths)
-            for slot, decoded in zip(slots, self.decoder.decode(log_probs, lengths)):
+            for slot, decoded in zip(slots, self.decoder.decode(log_probs, lengths), strict=True):
                 results[slot] = Prediction(decoded.text, decoded.confidence, decoded.char_probs, sources[slot])
         return [result for result in results if result is not None]

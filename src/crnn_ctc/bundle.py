@@ -109,7 +109,9 @@ def read_description(path: str | Path) -> dict[str, Any]:
         with safe_open(str(path), framework="pt") as file:
             metadata = file.metadata() or {}
     except (SafetensorError, OSError, ValueError) as error:
-        raise ModelFileError(f"{path}: not a readable safetensors file ({error}); is it damaged or truncated?") from None
+        raise ModelFileError(
+            f"{path}: not a readable safetensors file ({error}); is it damaged or truncated?"
+        ) from None
     if METADATA_KEY not in metadata:
         raise ModelFileError(
             f"{path}: a safetensors file, but not a crnn-ctc model (no {METADATA_KEY!r} entry in its metadata)"
@@ -147,7 +149,7 @@ def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> Mode
     model = build_model(config)
     try:
         with safe_open(str(path), framework="pt", device=str(device)) as file:
-            tensors = {name: file.get_tensor(name) for name in file.keys()}
+            tensors = {name: file.get_tensor(name) for name in file.keys()}  # noqa: SIM118 (not a dict)
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
         raise ModelFileError(f"{path}: cannot read the weights ({error}); is the file damaged?") from None
     try:

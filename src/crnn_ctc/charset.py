@@ -89,9 +89,7 @@ class Charset:
             if line == "":
                 continue
             if len(normalize_text(line)) != 1:
-                raise CharsetError(
-                    f"{path}:{line_number}: expected one symbol per line, found {line!r}"
-                )
+                raise CharsetError(f"{path}:{line_number}: expected one symbol per line, found {line!r}")
             symbols.append(line)
         try:
             return cls(symbols)
@@ -129,9 +127,7 @@ class Charset:
         path = Path(text)
         if path.is_file():
             return cls.from_char_map(path) if path.suffix.lower() == ".json" else cls.from_text_file(path)
-        raise CharsetError(
-            f"charset {text!r} is neither a preset ({', '.join(PRESETS)}) nor an existing file"
-        )
+        raise CharsetError(f"charset {text!r} is neither a preset ({', '.join(PRESETS)}) nor an existing file")
 
     # -- export -------------------------------------------------------------------------------
     def to_char_map(self) -> dict[str, int]:

@@ -7,13 +7,17 @@ Exit codes: 0 success; 1 some inputs could not be read (the rest were processed)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from collections.abc import Sequence
-from typing import TextIO
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, TextIO
 
 from ._version import __version__
 from .errors import CrnnError
+
+if TYPE_CHECKING:
+    from .api import Prediction
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
@@ -38,7 +42,12 @@ def _add_runtime_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: the engine's own)")
     group.add_argument("--decoder", choices=sorted(DECODERS), default="greedy", help="(default: %(default)s)")
     group.add_argument(
-        "--batch-size", "--batch_size", dest="batch_size", type=int, default=32, metavar="N",
+        "--batch-size",
+        "--batch_size",
+        dest="batch_size",
+        type=int,
+        default=32,
+        metavar="N",
         help="images per forward pass (default: %(default)s)",
     )
 
@@ -66,14 +75,19 @@ def _build_parser() -> argparse.ArgumentParser:
     predict.add_argument("inputs", nargs="*", metavar="IMAGE_OR_DIR", help="image files and folders of images")
     predict.add_argument("--image-dir", "--image_dir", dest="image_dir", metavar="DIR", help="folder of images")
     predict.add_argument(
-        "--image-list", "--image_list", dest="image_list", metavar="FILE",
+        "--image-list",
+        "--image_list",
+        dest="image_list",
+        metavar="FILE",
         help="text file naming one image per line (relative to --image_dir); a label after it is ignored",
     )
     predict.add_argument("--recursive", action="store_true", help="also look in sub-folders of folders")
     predict.add_argument("--format", choices=("tsv", "json", "seed"), default="tsv", help="(default: %(default)s)")
     predict.add_argument("--output", "-o", metavar="FILE", help="write results here instead of stdout")
     predict.add_argument(
-        "--progress", action=argparse.BooleanOptionalAction, default=None,
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="show a progress bar on stderr (default: when stderr is a terminal)",
     )
     _add_model_options(predict)
@@ -91,7 +105,16 @@ def _error(message: str) -> None:
     print(f"crnn: error: {message}", file=sys.stderr)
 
 
-def _format_prediction(prediction, name: str, output_format: str) -> str:  # type: ignore[no-untyped-def]
+@contextlib.contextmanager
+def _open_output(path: str | None) -> Iterator[TextIO]:
+    if path is None:
+        yield sys.stdout
+        return
+    with open(path, "w", encoding="utf-8") as file:
+        yield file
+
+
+def _format_prediction(prediction: Prediction, name: str, output_format: str) -> str:
     if output_format == "json":
         return json.dumps(
             {
@@ -121,27 +144,26 @@ def _run_predict(args: argparse.Namespace) -> int:
         _error("no images to read: pass image files or folders, or --image_dir / --image_list")
         return EXIT_USAGE
     recognizer = Recognizer.load(
-        args.model, model_dir=args.model_dir, backend=args.backend, device=args.device,
-        threads=args.threads, decoder=args.decoder,
+        args.model,
+        model_dir=args.model_dir,
+        backend=args.backend,
+        device=args.device,
+        threads=args.threads,
+        decoder=args.decoder,
     )
-    out: TextIO = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     failed = 0
-    try:
-        predictions = recognizer.iter_recognize(
-            [ref.path for ref in refs], batch_size=args.batch_size, errors="report", names=[ref.name for ref in refs]
-        )
-        show = sys.stderr.isatty() if args.progress is None else args.progress
-        with tqdm(total=len(refs), unit="img", disable=not show, file=sys.stderr) as bar:
-            for prediction in predictions:
-                bar.update(1)
-                if prediction.error is not None:
-                    failed += 1
-                    tqdm.write(f"crnn: error: {prediction.source}: {prediction.error}", file=sys.stderr)
-                    continue
-                print(_format_prediction(prediction, prediction.source, args.format), file=out)
-    finally:
-        if out is not sys.stdout:
-            out.close()
+    predictions = recognizer.iter_recognize(
+        [ref.path for ref in refs], batch_size=args.batch_size, errors="report", names=[ref.name for ref in refs]
+    )
+    show = sys.stderr.isatty() if args.progress is None else args.progress
+    with _open_output(args.output) as out, tqdm(total=len(refs), unit="img", disable=not show, file=sys.stderr) as bar:
+        for prediction in predictions:
+            bar.update(1)
+            if prediction.error is not None:
+                failed += 1
+                tqdm.write(f"crnn: error: {prediction.source}: {prediction.error}", file=sys.stderr)
+                continue
+            print(_format_prediction(prediction, prediction.source, args.format), file=out)
     if failed:
         print(f"crnn: {failed} of {len(refs)} images could not be read", file=sys.stderr)
         return EXIT_SOME_FAILED

@@ -48,7 +48,7 @@ class GreedyDecoder:
         best = log_probs.argmax(axis=2)
         best_log_probs = np.take_along_axis(log_probs, best[:, :, np.newaxis], axis=2)[:, :, 0]
         results = []
-        for path, step_log_probs, length in zip(best, best_log_probs, lengths):
+        for path, step_log_probs, length in zip(best, best_log_probs, lengths, strict=True):
             length = int(length)
             if length == 0:
                 results.append(Decoded("", 0.0, ()))

@@ -32,7 +32,9 @@ def images_in_folder(folder: Path, recursive: bool = False) -> list[Path]:
 
 
 def read_image_list(list_file: Path, image_dir: Path | None) -> list[ImageRef]:
-    """One image per line, as the seed's lists: ``relative/path.jpg [label]`` (a label is ignored). Paths are relative to ``image_dir``, else to the list's folder."""
+    """One image per line, as in the seed's lists: ``relative/path.jpg [label]`` (a label is ignored).
+
+    Paths are relative to ``image_dir``, else to the list's own folder."""
     try:
         lines = list_file.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as error:

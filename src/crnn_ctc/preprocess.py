@@ -16,14 +16,14 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ConfigError, ImageError
 
-ImageInput = Union[str, os.PathLike, bytes, bytearray, memoryview, Image.Image, np.ndarray]
+ImageInput = str | os.PathLike | bytes | bytearray | memoryview | Image.Image | np.ndarray
 
 # A cropped word or line is far below this; anything above is a mistake or a decompression bomb.
 DEFAULT_MAX_PIXELS = 50_000_000
@@ -132,7 +132,9 @@ def load_image(source: ImageInput, *, name: str | None = None, max_pixels: int =
             raise ImageError(name, "empty file (0 bytes)")
         image = _open_encoded(path, name, max_pixels)
     else:
-        raise ImageError(name, f"unsupported input type {type(source).__name__}; pass a path, bytes, PIL image or NumPy array")
+        raise ImageError(
+            name, f"unsupported input type {type(source).__name__}; pass a path, bytes, PIL image or NumPy array"
+        )
     _check_size(image, name, max_pixels)
     return _to_8bit(image, name)
 

@@ -57,7 +57,7 @@ class ConvFeatures(nn.Module):
 
     def forward(self, images: torch.Tensor, widths: torch.Tensor | None = None) -> torch.Tensor:
         features = images
-        for spec, module in zip(self.specs, self.layers):
+        for spec, module in zip(self.specs, self.layers, strict=True):
             features = module(features)
             if widths is not None:
                 widths = _layer_width(spec, widths)

@@ -41,10 +41,16 @@ ARCHITECTURES: dict[str, dict[str, Any]] = {
     # last convolution, then two BiLSTM(256) with a linear layer after each. 8.3M parameters at 37 classes.
     "vgg": {
         "layers": (
-            conv(64), POOL_2X2,
-            conv(128), POOL_2X2,
-            conv(256), conv(256), POOL_2X1,
-            conv(512, batch_norm=True), conv(512, batch_norm=True), POOL_2X1,
+            conv(64),
+            POOL_2X2,
+            conv(128),
+            POOL_2X2,
+            conv(256),
+            conv(256),
+            POOL_2X1,
+            conv(512, batch_norm=True),
+            conv(512, batch_norm=True),
+            POOL_2X1,
             conv(512, kernel=2, padding=0),
         ),
         "hidden_size": 256,
@@ -53,10 +59,16 @@ ARCHITECTURES: dict[str, dict[str, Any]] = {
     # convolution cost, BN everywhere so it trains fast from scratch, and BiLSTM(128).
     "small": {
         "layers": (
-            conv(32, batch_norm=True), POOL_2X2,
-            conv(64, batch_norm=True), POOL_2X2,
-            conv(128, batch_norm=True), conv(128, batch_norm=True), POOL_2X1,
-            conv(192, batch_norm=True), conv(192, batch_norm=True), POOL_2X1,
+            conv(32, batch_norm=True),
+            POOL_2X2,
+            conv(64, batch_norm=True),
+            POOL_2X2,
+            conv(128, batch_norm=True),
+            conv(128, batch_norm=True),
+            POOL_2X1,
+            conv(192, batch_norm=True),
+            conv(192, batch_norm=True),
+            POOL_2X1,
             conv(256, batch_norm=True, kernel=2, padding=0),
         ),
         "hidden_size": 128,
@@ -139,8 +151,7 @@ class ModelConfig:
         for raw in values.get("layers", ()):
             if not isinstance(raw, dict) or set(raw) - layer_fields:
                 raise ConfigError(f"malformed layer description: {raw!r}")
-            layers.append(
-                Layer(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
-            )
+            values_of_layer: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+            layers.append(Layer(**values_of_layer))
         values["layers"] = tuple(layers)
         return cls(**values)

@@ -18,10 +18,12 @@ class CRNN(nn.Module):
         self.config = config
         self.cnn = ConvFeatures(config.layers, config.in_channels)
         feature_size = config.feature_channels * config.feature_height
-        self.rnn = nn.ModuleList([
-            BidirectionalLSTM(feature_size, config.hidden_size, config.hidden_size),
-            BidirectionalLSTM(config.hidden_size, config.hidden_size, config.num_classes),
-        ])
+        self.rnn = nn.ModuleList(
+            [
+                BidirectionalLSTM(feature_size, config.hidden_size, config.hidden_size),
+                BidirectionalLSTM(config.hidden_size, config.hidden_size, config.num_classes),
+            ]
+        )
 
     def output_lengths(self, widths: torch.Tensor) -> torch.Tensor:
         """Time steps of each sample, from its true input width: what CTC and decoding must use."""

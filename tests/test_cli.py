@@ -1,0 +1,138 @@
+"""End to end through the ``crnn`` command, on a random model and generated images."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from crnn_ctc.cli import main
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _rows(stdout: str) -> list[list[str]]:
+    return [line.split("\t") for line in stdout.splitlines()]
+
+
+def test_predict_files_and_folders_in_batches_and_one_by_one(capsys, model_path, word_images) -> None:
+    folder = word_images[0].parent
+    code, batched, err = _run(capsys, "predict", "--model", model_path, "--batch-size", 4, folder)
+    assert code == 0, err
+    code, single, _ = _run(capsys, "predict", "--model", model_path, "--batch_size", 1, *word_images)
+    assert code == 0
+    rows = _rows(batched)
+    assert [row[0] for row in rows] == [str(p) for p in word_images]
+    assert all(len(row) == 3 and 0.0 <= float(row[2]) <= 1.0 for row in rows)
+    assert [row[:2] for row in rows] == [row[:2] for row in _rows(single)]
+    for a, b in zip(rows, _rows(single), strict=True):
+        assert float(a[2]) == pytest.approx(float(b[2]), abs=2e-4)
+
+
+def test_bad_files_are_reported_and_the_rest_still_read(capsys, model_path, word_images, tmp_path) -> None:
+    (tmp_path / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00 not really")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("not an image")
+    inputs = [
+        word_images[0],
+        tmp_path / "corrupt.png",
+        tmp_path / "missing.png",
+        tmp_path / "empty.jpg",
+        tmp_path / "notes.txt",
+        word_images[1],
+    ]
+    code, out, err = _run(capsys, "predict", "--model", model_path, *inputs)
+    assert code == 1
+    assert [row[0] for row in _rows(out)] == [str(word_images[0]), str(word_images[1])]
+    assert f"{tmp_path / 'corrupt.png'}: " in err
+    assert f"{tmp_path / 'missing.png'}: no such file" in err
+    assert f"{tmp_path / 'empty.jpg'}: empty file" in err
+    assert f"{tmp_path / 'notes.txt'}: not an image" in err
+    assert "4 of 6 images could not be read" in err
+
+
+def test_seed_form_with_image_list_and_model_dir(capsys, model_path, word_images, tmp_path) -> None:
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    shutil.copy(model_path, model_dir / "crnn.safetensors")
+    image_dir = word_images[0].parent
+    image_list = tmp_path / "list.txt"
+    image_list.write_text("".join(f"{p.name} label\n" for p in word_images[:3]) + "\n")
+    code, out, err = _run(
+        capsys,
+        "predict",
+        "--image_dir",
+        image_dir,
+        "--image_list",
+        image_list,
+        "--model_dir",
+        model_dir,
+        "--format",
+        "seed",
+    )
+    assert code == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith(f"Predict {word_images[0].name} image as: ")
+    # The hyphenated spelling is the same option.
+    code, hyphenated, _ = _run(
+        capsys,
+        "predict",
+        "--image-dir",
+        image_dir,
+        "--image-list",
+        image_list,
+        "--model-dir",
+        model_dir,
+        "--format",
+        "seed",
+    )
+    assert (code, hyphenated) == (0, out)
+
+
+def test_json_lines(capsys, model_path, word_images) -> None:
+    code, out, _ = _run(capsys, "predict", "--model", model_path, "--format", "json", *word_images[:2])
+    assert code == 0
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["path"] for r in records] == [str(p) for p in word_images[:2]]
+    assert all(set(r) == {"path", "text", "confidence", "char_probs"} for r in records)
+
+
+def test_nothing_to_run_exits_2_with_a_reason(capsys, model_path, word_images, tmp_path) -> None:
+    code, _, err = _run(capsys, "predict", "--model", model_path)
+    assert code == 2 and "no images" in err
+    (tmp_path / "bad.safetensors").write_bytes(b"garbage" * 20)
+    code, _, err = _run(capsys, "predict", "--model", tmp_path / "bad.safetensors", word_images[0])
+    assert code == 2 and "bad.safetensors" in err
+    code, _, err = _run(capsys, "predict", "--model", model_path, "--batch-size", 0, word_images[0])
+    assert code == 2 and "batch-size" in err
+
+
+def test_info_describes_the_model(capsys, model_path) -> None:
+    code, out, _ = _run(capsys, "info", "--model", model_path)
+    assert code == 0
+    assert "small" in out and "36 symbols" in out
+    code, out, _ = _run(capsys, "info", "--model", model_path, "--json")
+    assert json.loads(out)["model"]["arch"] == "small"
+
+
+def test_console_script_and_module_entry_points(model_path, word_images) -> None:
+    script = Path(sys.executable).parent / "crnn"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    version = subprocess.run([str(script), "--version"], capture_output=True, text=True, env=env)
+    assert version.returncode == 0 and version.stdout.startswith("crnn-ctc ")
+    result = subprocess.run(
+        [sys.executable, "-m", "crnn_ctc", "predict", "--model", str(model_path), str(word_images[0])],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(str(word_images[0]) + "\t")
