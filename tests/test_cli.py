@@ -136,3 +136,21 @@ def test_console_script_and_module_entry_points(model_path, word_images) -> None
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(str(word_images[0]) + "\t")
+
+
+def test_random_model_saved_reloaded_and_run_batched_and_one_by_one(capsys, tmp_path, word_images) -> None:
+    """The foundation's end-to-end check: an untrained model through save, load and the CLI."""
+    from crnn_ctc.bundle import new_bundle, save_bundle
+    from crnn_ctc.charset import Charset
+
+    path = save_bundle(new_bundle("vgg", Charset.preset("alnum"), seed=3), tmp_path / "random.safetensors")
+    outputs = []
+    for batch_size in (1, 5):
+        code, out, err = _run(
+            capsys, "predict", "--model", path, "--batch-size", batch_size, "--format", "json", *word_images
+        )
+        assert code == 0, err
+        outputs.append([json.loads(line) for line in out.splitlines()])
+    assert [r["text"] for r in outputs[0]] == [r["text"] for r in outputs[1]]
+    for one, many in zip(*outputs, strict=True):
+        assert one["char_probs"] == pytest.approx(many["char_probs"], rel=1e-3)
