@@ -26,3 +26,7 @@ class ModelFileError(CrnnError):
 
 class ConfigError(CrnnError, ValueError):
     """A configuration value is out of range or inconsistent."""
+
+
+class DatasetError(CrnnError):
+    """A dataset, annotation file or record file cannot be read or written (names the file and line)."""

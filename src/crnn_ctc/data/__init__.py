@@ -1,0 +1,1 @@
+"""Datasets: annotation files, LMDB and TFRecord stores, the conversion pipeline, readers and sampling."""

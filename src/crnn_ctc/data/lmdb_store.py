@@ -1,0 +1,178 @@
+"""LMDB datasets with the field's standard keys, so public benchmark LMDBs and ours interchange.
+
+Keys (counted from 1): ``image-%09d`` (encoded image bytes), ``label-%09d`` (UTF-8 text) and
+``num-samples``. We add ``size-%09d`` (``"width height"``), so width bucketing needs no image
+decode, and ``crnn-ctc-meta`` (JSON); readers of the standard layout ignore both. ``num-samples``
+is written last, in the final transaction: an LMDB without it is incomplete.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lmdb
+from PIL import Image
+
+from ..errors import DatasetError
+
+NUM_SAMPLES_KEY = b"num-samples"
+META_KEY = b"crnn-ctc-meta"
+# LMDB reserves address space, not disk: a sparse file that grows as written.
+_MAP_SIZE = 1 << 40
+# LMDB allows one environment per file and process, and a forked child may use its parent's (but not
+# open its own): so every reader of a file shares one read-only environment, inherited across fork.
+# Keyed by the data file's identity, so a dataset replaced at the same path is opened afresh.
+_READ_ENVIRONMENTS: dict[tuple[int, int], lmdb.Environment] = {}
+
+
+def _read_environment(path: Path) -> lmdb.Environment:
+    data_file = path / "data.mdb" if path.is_dir() else path
+    try:
+        status = data_file.stat()
+    except OSError:
+        raise DatasetError(f"{path}: not an LMDB (no {data_file.name})") from None
+    key = (status.st_dev, status.st_ino)
+    environment = _READ_ENVIRONMENTS.get(key)
+    if environment is None:
+        try:
+            environment = lmdb.open(
+                str(path), readonly=True, lock=False, readahead=False, meminit=False, subdir=path.is_dir(),
+                max_readers=256,
+            )  # fmt: skip
+        except lmdb.Error as error:
+            raise DatasetError(f"{path}: cannot open as LMDB: {error}") from None
+        _READ_ENVIRONMENTS[key] = environment
+    return environment
+
+
+def image_key(index: int) -> bytes:
+    return b"image-%09d" % index
+
+
+def label_key(index: int) -> bytes:
+    return b"label-%09d" % index
+
+
+def size_key(index: int) -> bytes:
+    return b"size-%09d" % index
+
+
+class LmdbWriter:
+    """Appends samples in batched transactions; ``close`` makes the dataset complete."""
+
+    def __init__(self, path: str | Path, commit_every: int = 1000) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._env = lmdb.open(str(self.path), map_size=_MAP_SIZE, subdir=True, meminit=False, map_async=True)
+        self._pending: list[tuple[bytes, bytes]] = []
+        self._commit_every = commit_every
+        self.count = 0
+
+    def add(self, image: bytes, label: str, size: tuple[int, int] | None = None) -> None:
+        self.count += 1
+        self._pending.append((image_key(self.count), image))
+        self._pending.append((label_key(self.count), label.encode("utf-8")))
+        if size is not None:
+            self._pending.append((size_key(self.count), b"%d %d" % size))
+        if len(self._pending) >= 3 * self._commit_every:
+            self._flush()
+
+    def _flush(self, extra: Sequence[tuple[bytes, bytes]] = ()) -> None:
+        with self._env.begin(write=True) as transaction:
+            for key, value in [*self._pending, *extra]:
+                transaction.put(key, value)
+        self._pending.clear()
+
+    def close(self, meta: dict[str, Any] | None = None) -> int:
+        """Write the remaining samples, the metadata and ``num-samples``; return the sample count."""
+        extra = [(NUM_SAMPLES_KEY, str(self.count).encode())]
+        if meta is not None:
+            extra.insert(0, (META_KEY, json.dumps(meta, ensure_ascii=False).encode("utf-8")))
+        self._flush(extra)
+        self._env.sync(True)
+        self._env.close()
+        return self.count
+
+    def abort(self) -> None:
+        """Close without marking the dataset complete."""
+        self._pending.clear()
+        self._env.close()
+
+
+class LmdbDataset:
+    """Read-only random access to an LMDB of (image bytes, label); safe to hand to worker processes."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise DatasetError(f"{self.path}: no such LMDB dataset")
+        with self._open().begin() as transaction:
+            raw = transaction.get(NUM_SAMPLES_KEY)
+            meta = transaction.get(META_KEY)
+        if raw is None:
+            raise DatasetError(
+                f"{self.path}: no 'num-samples' key: not a text-recognition LMDB, or an incomplete one "
+                "(was its conversion interrupted?)"
+            )
+        try:
+            self._length = int(raw)
+        except ValueError:
+            raise DatasetError(f"{self.path}: 'num-samples' is {raw!r}, not a number") from None
+        self.meta: dict[str, Any] = json.loads(meta) if meta else {}
+        self._sizes: list[tuple[int, int]] | None = None
+
+    def _open(self) -> lmdb.Environment:
+        return _read_environment(self.path)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def _get(self, key: bytes) -> bytes | None:
+        with self._open().begin(buffers=False) as transaction:
+            value = transaction.get(key)
+        return None if value is None else bytes(value)
+
+    def _check(self, index: int) -> int:
+        if not 0 <= index < self._length:
+            raise IndexError(f"sample {index} out of range for {self._length} samples in {self.path}")
+        return index + 1
+
+    def image(self, index: int) -> bytes:
+        key = self._check(index)
+        value = self._get(image_key(key))
+        if value is None:
+            raise DatasetError(f"{self.path}: sample {key} has no image (key {image_key(key).decode()})")
+        return value
+
+    def label(self, index: int) -> str:
+        key = self._check(index)
+        value = self._get(label_key(key))
+        if value is None:
+            raise DatasetError(f"{self.path}: sample {key} has no label (key {label_key(key).decode()})")
+        return value.decode("utf-8")
+
+    def __getitem__(self, index: int) -> tuple[bytes, str]:
+        return self.image(index), self.label(index)
+
+    def sizes(self) -> list[tuple[int, int]]:
+        """(width, height) of every stored image: from ``size-`` keys, else from image headers (no decode)."""
+        if self._sizes is None:
+            sizes = []
+            with self._open().begin(buffers=True) as transaction:
+                for key in range(1, self._length + 1):
+                    stored = transaction.get(size_key(key))
+                    if stored is not None:
+                        width, height = bytes(stored).split()
+                        sizes.append((int(width), int(height)))
+                        continue
+                    data = transaction.get(image_key(key))
+                    try:
+                        sizes.append(Image.open(io.BytesIO(bytes(data))).size if data is not None else (0, 0))
+                    except (OSError, ValueError):
+                        sizes.append((0, 0))  # unreadable: reported when the sample is loaded
+            self._sizes = sizes
+        return self._sizes

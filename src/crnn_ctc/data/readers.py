@@ -1,0 +1,228 @@
+"""Reading samples back: LMDB, TFRecord, or a folder with an annotation file, behind one interface.
+
+A source yields (encoded image bytes, label) and knows every image's size without decoding it,
+so a sampler can bucket by width up front. ``RecognitionDataset`` puts a source through the one
+``preprocess`` path and the charset for training and evaluation.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from PIL import Image
+
+from ..charset import Charset
+from ..errors import CharsetError, DatasetError, ImageError
+from ..preprocess import PreprocessConfig, collate, preprocess
+from .annotations import read_annotations
+from .lmdb_store import LmdbDataset
+
+ANNOTATION_NAMES = ("labels.tsv", "annotation.txt", "annotations.txt", "gt.txt", "labels.txt")
+
+
+class SampleSource(Protocol):
+    """Random access to (encoded image, label) pairs."""
+
+    path: Path
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> tuple[bytes, str]: ...
+
+    def sizes(self) -> list[tuple[int, int]]: ...
+
+
+def _header_size(data: bytes) -> tuple[int, int]:
+    try:
+        return Image.open(io.BytesIO(data)).size  # reads the header only
+    except (OSError, ValueError):
+        return (0, 0)
+
+
+class TFRecordSource:
+    """The seed's TFRecords: ``images`` JPEG, ``labels`` char_map numbers, ``imagenames``."""
+
+    def __init__(self, path: str | Path, charset: Charset | None = None) -> None:
+        from .tfrecord import TFRecordReader
+
+        self.path = Path(path)
+        if charset is None:
+            char_map = self.path.parent / "char_map.json"
+            charset = Charset.from_char_map(char_map) if char_map.is_file() else Charset.preset("lower-alnum")
+        self.charset = charset
+        self._reader = TFRecordReader(self.path)
+        self._offsets = self._reader.index()
+        self._sizes: list[tuple[int, int]] | None = None
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    def _example(self, index: int) -> dict[str, list]:  # type: ignore[type-arg]
+        from .tfrecord import decode_example
+
+        return decode_example(self._reader.read_at(self._offsets[index]))
+
+    def __getitem__(self, index: int) -> tuple[bytes, str]:
+        example = self._example(index)
+        try:
+            image = bytes(example["images"][0])
+            numbers = example["labels"]
+        except (KeyError, IndexError):
+            raise DatasetError(f"{self.path}: record {index} lacks the 'images' or 'labels' feature") from None
+        symbols = self.charset.symbols
+        if any(not 0 <= int(n) < len(symbols) for n in numbers):
+            raise DatasetError(
+                f"{self.path}: record {index} has label numbers outside the charset of {len(symbols)} symbols; "
+                "put the dataset's char_map.json beside it or pass its charset"
+            )
+        return image, "".join(symbols[int(n)] for n in numbers)
+
+    def sizes(self) -> list[tuple[int, int]]:
+        if self._sizes is None:
+            sizes = []
+            for index in range(len(self)):
+                example = self._example(index)
+                if example.get("width") and example.get("height"):
+                    sizes.append((int(example["width"][0]), int(example["height"][0])))
+                else:
+                    sizes.append(_header_size(bytes(example["images"][0])))
+            self._sizes = sizes
+        return self._sizes
+
+
+class FolderSource:
+    """Images on disk named by an annotation file, read directly without conversion."""
+
+    def __init__(self, anno_file: str | Path, image_dir: str | Path | None = None, anno_format: str = "auto") -> None:
+        self.path = Path(anno_file)
+        self.image_dir = Path(image_dir) if image_dir is not None else self.path.parent
+        annotations, bad, _ = read_annotations(self.path, anno_format)
+        if bad:
+            first = bad[0]
+            raise DatasetError(
+                f"{self.path}:{first.line}: cannot parse {first.text!r} ({first.reason}); "
+                f"{len(bad)} such line(s). Convert with `crnn dataset create` to check and skip them"
+            )
+        self.items = [(self.image_dir / a.path, a.label) for a in annotations]
+        self._sizes: list[tuple[int, int]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[bytes, str]:
+        path, label = self.items[index]
+        try:
+            return path.read_bytes(), label
+        except OSError as error:
+            raise DatasetError(f"{path}: cannot read image: {error.strerror or error}") from None
+
+    def sizes(self) -> list[tuple[int, int]]:
+        if self._sizes is None:
+            sizes = []
+            for path, _ in self.items:
+                try:
+                    with Image.open(path) as image:
+                        sizes.append(image.size)
+                except (OSError, ValueError):
+                    sizes.append((0, 0))
+            self._sizes = sizes
+        return self._sizes
+
+
+def open_source(
+    path: str | Path, *, charset: Charset | None = None, image_dir: str | Path | None = None, anno_format: str = "auto"
+) -> SampleSource:
+    """An LMDB folder or file, a ``.tfrecord`` file, an annotation file, or a folder holding one."""
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f"{path}: no such dataset")
+    if path.is_dir():
+        if (path / "data.mdb").is_file():
+            return LmdbDataset(path)
+        for name in ANNOTATION_NAMES:
+            if (path / name).is_file():
+                return FolderSource(path / name, image_dir or path, anno_format)
+        raise DatasetError(
+            f"{path}: not a dataset folder: no LMDB (data.mdb) and no annotation file ({', '.join(ANNOTATION_NAMES)})"
+        )
+    if path.suffix == ".mdb":
+        return LmdbDataset(path)
+    if path.suffix in (".tfrecord", ".tfrecords") or ".tfrecord" in path.name:
+        return TFRecordSource(path, charset)
+    return FolderSource(path, image_dir, anno_format)
+
+
+def find_split(data_dir: str | Path, split: str) -> Path:
+    """``data_dir/train`` (LMDB) or ``data_dir/train.tfrecord``: the seed's ``--data_dir`` layout."""
+    data_dir = Path(data_dir)
+    for candidate in (data_dir / split, data_dir / f"{split}.tfrecord", data_dir / f"{split}.tfrecords"):
+        if candidate.exists():
+            return candidate
+    raise DatasetError(f"{data_dir}: no {split!r} dataset inside (expected {split}/ or {split}.tfrecord)")
+
+
+@dataclass
+class Sample:
+    """One preprocessed training sample; ``image`` is None when the stored image is unusable."""
+
+    image: np.ndarray | None
+    targets: list[int]
+    label: str
+    error: str | None = None
+
+
+class RecognitionDataset:
+    """A source seen through the model's preprocessing and charset (a map-style torch dataset)."""
+
+    def __init__(self, source: SampleSource, charset: Charset, preprocess_config: PreprocessConfig) -> None:
+        self.source = source
+        self.charset = charset
+        self.preprocess_config = preprocess_config
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def widths(self) -> list[int]:
+        """Each sample's width after preprocessing, from stored sizes: what bucketing sorts by."""
+        target = self.preprocess_config.target_width
+        return [target(w, h) if w and h else self.preprocess_config.min_width for w, h in self.source.sizes()]
+
+    def __getitem__(self, index: int) -> Sample:
+        data, label = self.source[index]
+        try:
+            targets = self.charset.encode(label)
+        except CharsetError as error:
+            return Sample(None, [], label, str(error))
+        try:
+            image = preprocess(data, self.preprocess_config, name=f"{self.source.path}#{index}")
+        except ImageError as error:
+            return Sample(None, targets, label, str(error))
+        return Sample(image, targets, label)
+
+
+@dataclass
+class Batch:
+    """Padded images with true widths, and CTC targets (concatenated) with their lengths."""
+
+    images: np.ndarray
+    widths: np.ndarray
+    targets: np.ndarray
+    target_lengths: np.ndarray
+    labels: list[str]
+    skipped: int
+
+
+def collate_samples(samples: Sequence[Sample]) -> Batch:
+    """Pad a batch; unusable samples are dropped and counted in ``skipped``."""
+    usable = [s for s in samples if s.image is not None]
+    if not usable:
+        raise DatasetError("every sample of a batch was unusable: " + "; ".join(str(s.error) for s in samples[:3]))
+    images, widths = collate([s.image for s in usable])  # type: ignore[misc]
+    targets = np.array([i for s in usable for i in s.targets], dtype=np.int64)
+    lengths = np.array([len(s.targets) for s in usable], dtype=np.int64)
+    return Batch(images, widths, targets, lengths, [s.label for s in usable], len(samples) - len(usable))
