@@ -39,7 +39,7 @@ class BadLine:
 
 def label_from_synth90k_name(name: str) -> str:
     """``373_coley_14845.jpg`` -> ``coley``: what lies between the first and the last underscore."""
-    stem = PurePosixPath(name).name
+    stem = PurePosixPath(name.replace("\\", "/")).name
     stem = stem.rsplit(".", 1)[0] if "." in stem else stem
     first, last = stem.find("_"), stem.rfind("_")
     if first < 0 or last <= first + 1:
