@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 
 from crnn_ctc.data import synth90k
-from crnn_ctc.data.synth90k import ROOT_IN_ARCHIVE, download_synth90k, image_root, label_from_synth90k_name
+from crnn_ctc.data.annotations import label_from_synth90k_name
+from crnn_ctc.data.synth90k import ROOT_IN_ARCHIVE, download_synth90k, image_root
 from crnn_ctc.errors import DatasetError
 
 WORDS = ["apple", "Bridge", "coffee", "DELTA", "echo", "fig", "Grape", "hotel", "ink", "jazz"]

@@ -105,7 +105,7 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_dataset_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_dataset_commands(commands: argparse._SubParsersAction) -> None:
     from .data.annotations import ANNOTATION_FORMATS
     from .data.create import STORE_FORMATS, UNKNOWN_CHAR_POLICIES
 

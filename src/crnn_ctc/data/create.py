@@ -316,8 +316,13 @@ class _TFRecordSplitWriter:
         from .tfrecord import encode_example
 
         # Our class i is the seed's number i - 1 (the seed puts the blank last, we put it first).
-        example = {"images": [data], "labels": [i - 1 for i in indices], "imagenames": [name.encode("utf-8")],
-                   "width": [size[0]], "height": [size[1]]}  # fmt: skip
+        example: dict[str, list[bytes] | list[int]] = {
+            "images": [data],
+            "labels": [i - 1 for i in indices],
+            "imagenames": [name.encode("utf-8")],
+            "width": [size[0]],
+            "height": [size[1]],
+        }
         self._writer.write(encode_example(example))
         self.count += 1
 

@@ -62,20 +62,28 @@ class TFRecordSource:
     def __len__(self) -> int:
         return len(self._offsets)
 
-    def _example(self, index: int) -> dict[str, list]:  # type: ignore[type-arg]
+    def _example(self, index: int) -> dict[str, list[bytes] | list[int] | list[float]]:
         from .tfrecord import decode_example
 
-        return decode_example(self._reader.read_at(self._offsets[index]))
+        try:
+            return decode_example(self._reader.read_at(self._offsets[index]))
+        except DatasetError as error:
+            raise DatasetError(f"{self.path}: record {index}: {error}") from None
+
+    def _image(self, index: int, example: dict[str, list[bytes] | list[int] | list[float]]) -> bytes:
+        images = example.get("images")
+        if not images or not isinstance(images[0], bytes):
+            raise DatasetError(f"{self.path}: record {index} lacks the 'images' bytes feature")
+        return images[0]
 
     def __getitem__(self, index: int) -> tuple[bytes, str]:
         example = self._example(index)
-        try:
-            image = bytes(example["images"][0])
-            numbers = example["labels"]
-        except (KeyError, IndexError):
-            raise DatasetError(f"{self.path}: record {index} lacks the 'images' or 'labels' feature") from None
+        image = self._image(index, example)
+        numbers = example.get("labels")
+        if numbers is None:
+            raise DatasetError(f"{self.path}: record {index} lacks the 'labels' feature")
         symbols = self.charset.symbols
-        if any(not 0 <= int(n) < len(symbols) for n in numbers):
+        if any(not isinstance(n, int) or not 0 <= n < len(symbols) for n in numbers):
             raise DatasetError(
                 f"{self.path}: record {index} has label numbers outside the charset of {len(symbols)} symbols; "
                 "put the dataset's char_map.json beside it or pass its charset"
@@ -90,7 +98,7 @@ class TFRecordSource:
                 if example.get("width") and example.get("height"):
                     sizes.append((int(example["width"][0]), int(example["height"][0])))
                 else:
-                    sizes.append(_header_size(bytes(example["images"][0])))
+                    sizes.append(_header_size(self._image(index, example)))
             self._sizes = sizes
         return self._sizes
 
