@@ -97,6 +97,8 @@ def _build_parser() -> argparse.ArgumentParser:
     predict.set_defaults(handler=_run_predict)
 
     _add_dataset_commands(commands)
+    _add_train_command(commands)
+    _add_eval_command(commands)
 
     info = commands.add_parser("info", help="describe a model file", description="Print a model file's config.")
     _add_model_options(info)
@@ -163,6 +165,169 @@ def _add_dataset_commands(commands: argparse._SubParsersAction) -> None:
     download.add_argument("--sha256", help="expected SHA-256 of the archive")
     download.add_argument("--md5", help="expected MD5 of the archive")
     download.set_defaults(handler=_run_dataset_download)
+
+
+def _add_train_command(commands: argparse._SubParsersAction) -> None:
+    from .model import ARCHITECTURES
+    from .training.config import AMP_MODES, OPTIMIZERS, SCHEDULES
+
+    train = commands.add_parser(
+        "train",
+        help="train a model (seed form: --data_dir --model_dir --batch_size)",
+        description=(
+            "Train on LMDB, TFRecord, annotated folders or on-the-fly synthetic data (synth:). "
+            "Options may come from --config FILE (YAML, TOML or JSON, same names); flags override it. "
+            "Writes MODEL_DIR/model.safetensors (the best validated model), best.safetensors, checkpoints/, "
+            "config.json, log.csv, tensorboard/ and curves.png. Multi-GPU or multi-process: "
+            "torchrun --nproc-per-node N -m crnn_ctc train ..."
+        ),
+        argument_default=argparse.SUPPRESS,
+    )
+    train.add_argument("--config", metavar="FILE", help="YAML/TOML/JSON file of options")
+    train.add_argument("--data-dir", "--data_dir", dest="data_dir", metavar="DIR", help="DIR/train + DIR/validation")
+    train.add_argument("--model-dir", "--model_dir", dest="model_dir", metavar="DIR", help="(default: runs/crnn)")
+    train.add_argument("--train", nargs="+", metavar="SRC", help="training sources, SRC[@WEIGHT]; synth: renders")
+    train.add_argument("--val", nargs="+", metavar="SRC", help="validation sources")
+    train.add_argument("--arch", choices=sorted(ARCHITECTURES))
+    train.add_argument("--charset", help="preset name or file (default: lower-alnum)")
+    train.add_argument("--height", type=int)
+    train.add_argument("--channels", type=int, choices=(1, 3))
+    train.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int)
+    train.add_argument("--max-steps", dest="max_steps", type=int)
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--epoch-size", dest="epoch_size", type=int, help="samples per epoch when mixing sources")
+    train.add_argument("--optimizer", choices=OPTIMIZERS)
+    train.add_argument("--lr", type=float, help="default: 1e-3 (adam/adamw), 1.0 (adadelta)")
+    train.add_argument("--schedule", choices=SCHEDULES)
+    train.add_argument("--warmup-steps", dest="warmup_steps", type=int)
+    train.add_argument("--weight-decay", dest="weight_decay", type=float)
+    train.add_argument("--grad-clip", dest="grad_clip", type=float)
+    train.add_argument("--amp", nargs="?", const="auto", choices=AMP_MODES, help="bf16 on CPU, fp16 on CUDA")
+    train.add_argument("--workers", type=int, help="data loading processes")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--device", help="auto, cpu, cuda, cuda:N")
+    train.add_argument("--val-every", dest="val_every", type=int, metavar="STEPS")
+    train.add_argument("--val-limit", dest="val_limit", type=int, metavar="N")
+    train.add_argument("--val-protocol", dest="val_protocol", help="protocol for choosing the best model")
+    train.add_argument("--save-every", dest="save_every", type=int, metavar="STEPS")
+    train.add_argument("--log-every", dest="log_every", type=int, metavar="STEPS")
+    train.add_argument("--patience", type=int, metavar="VALIDATIONS", help="early stopping")
+    train.add_argument("--init-from", dest="init_from", metavar="MODEL", help="fine-tune from a model file")
+    train.add_argument("--resume", action="store_true", help="continue MODEL_DIR's run exactly where it stopped")
+    train.add_argument("--progress", action=argparse.BooleanOptionalAction)
+    train.set_defaults(handler=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from .data.readers import find_split
+    from .training import TrainConfig, read_config_file, train
+
+    flags = {k: v for k, v in vars(args).items() if k not in ("handler", "command", "config", "resume", "progress")}
+    values: dict[str, object] = {}
+    resume = bool(getattr(args, "resume", False))
+    model_dir = Path(flags.get("model_dir", "runs/crnn"))
+    if resume:
+        saved = model_dir / "config.json"
+        if not saved.is_file():
+            _error(f"--resume: {saved} not found; is {model_dir} a training run's folder?")
+            return EXIT_USAGE
+        values.update(read_config_file(saved))
+    if getattr(args, "config", None):
+        values.update(read_config_file(args.config))
+    values.update(flags)
+    data_dir = values.get("data_dir")
+    if data_dir and not values.get("train"):
+        values["train"] = [str(find_split(str(data_dir), "train"))]
+        if not values.get("val"):
+            try:
+                values["val"] = [str(find_split(str(data_dir), "validation"))]
+            except CrnnError:
+                values["val"] = []
+    config = TrainConfig.from_dict(values, origin="options")
+    if not config.train:
+        _error("no training data: pass --data_dir DIR, --train SRC [SRC ...], or a --config file naming them")
+        return EXIT_USAGE
+    show = _show_progress(getattr(args, "progress", None))
+    result = train(config, resume=resume, progress=show, report=lambda line: tqdm.write(line, file=sys.stderr))
+    best = f"{result.best_accuracy:.2%}" if result.best_accuracy is not None else "not validated"
+    print(f"{result.stopped} after {result.steps:,} steps; best validation word accuracy {best}; "
+          f"model: {result.model_path}")  # fmt: skip
+    return EXIT_OK
+
+
+def _add_eval_command(commands: argparse._SubParsersAction) -> None:
+    from .evaluate import PROTOCOLS
+
+    evaluate = commands.add_parser(
+        "eval",
+        help="word accuracy, CER and 1-NED of a model on datasets",
+        description="Evaluate a model on datasets (LMDB, TFRecord, annotated folder), one table row per dataset.",
+    )
+    evaluate.add_argument("--data", nargs="+", metavar="SRC", help="datasets to evaluate on")
+    evaluate.add_argument(
+        "--data-dir", "--data_dir", dest="data_dir", help="the seed's layout: uses DIR/test or DIR/validation"
+    )
+    evaluate.add_argument("--protocol", choices=sorted(PROTOCOLS), default="lower-alnum", help="(default: %(default)s)")
+    evaluate.add_argument("--predictions", metavar="OUT.tsv", help="write every sample's label, prediction, confidence")
+    evaluate.add_argument("--worst", type=int, default=0, metavar="K", help="show the K most confident mistakes")
+    _add_model_options(evaluate)
+    _add_runtime_options(evaluate)
+    evaluate.set_defaults(handler=_run_eval)
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from .api import Recognizer
+    from .data.readers import find_split, open_source
+    from .evaluate import evaluate_source
+
+    sources = list(args.data or [])
+    if args.data_dir:
+        try:
+            sources.append(str(find_split(args.data_dir, "test")))
+        except CrnnError:
+            sources.append(str(find_split(args.data_dir, "validation")))
+    if not sources:
+        _error("no data: pass --data SRC [SRC ...] or --data_dir DIR")
+        return EXIT_USAGE
+    recognizer = Recognizer.load(
+        args.model, model_dir=args.model_dir, backend=args.backend, device=args.device,
+        threads=args.threads, decoder=args.decoder,
+    )  # fmt: skip
+    protocols = [args.protocol] + [p for p in ("lower-alnum", "alnum", "raw") if p != args.protocol]
+    print(f"model: {recognizer.bundle.path}  protocol: {args.protocol} (also shown: word accuracy under the others)")
+    header = f"{'dataset':<40} {'samples':>8} {'excluded':>8} {'word acc':>9} {'CER':>7} {'1-NED':>7}  " + "  ".join(
+        f"{p:>11}" for p in protocols[1:]
+    )
+    print(header)
+    failed = 0
+    all_rows = []
+    for location in sources:
+        source = open_source(location)
+        reports, rows = evaluate_source(recognizer, source, protocols, batch_size=args.batch_size)
+        main_report = reports[args.protocol]
+        others = "  ".join(f"{reports[p].word_accuracy:>11.2%}" for p in protocols[1:])
+        counts = f"{main_report.samples:>8,} {main_report.excluded:>8,}"
+        metrics = f"{main_report.word_accuracy:>9.2%} {main_report.cer:>7.2%} {main_report.one_minus_ned:>7.3f}"
+        print(f"{location[-40:]:<40} {counts} {metrics}  {others}")
+        failed += sum(row.error is not None for row in rows)
+        all_rows.extend(rows)
+        if args.worst:
+            print(f"  {args.worst} most confident mistakes ({args.protocol}):")
+            for mistake in main_report.most_confident_mistakes(args.worst):
+                print(f"    {mistake.confidence:.3f}  label {mistake.label!r}  read {mistake.prediction!r}")
+    if args.predictions:
+        with open(args.predictions, "w", encoding="utf-8") as file:
+            file.write("sample\tlabel\tprediction\tconfidence\terror\n")
+            for row in all_rows:
+                file.write(f"{row.name}\t{row.label}\t{row.prediction}\t{row.confidence:.6f}\t{row.error or ''}\n")
+    if failed:
+        print(f"crnn: {failed} samples could not be read (counted as wrong)", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    return EXIT_OK
 
 
 def _show_progress(flag: bool | None) -> bool:

@@ -73,6 +73,21 @@ ARCHITECTURES: dict[str, dict[str, Any]] = {
         ),
         "hidden_size": 128,
     },
+    # For tests and smoke runs only (too small to read real text well): a sixteenth of small's cost.
+    "tiny": {
+        "layers": (
+            conv(16, batch_norm=True),
+            POOL_2X2,
+            conv(32, batch_norm=True),
+            POOL_2X2,
+            conv(48, batch_norm=True),
+            POOL_2X1,
+            conv(64, batch_norm=True),
+            POOL_2X1,
+            conv(64, batch_norm=True, kernel=2, padding=0),
+        ),
+        "hidden_size": 64,
+    },
 }
 
 

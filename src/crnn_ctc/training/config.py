@@ -1,0 +1,121 @@
+"""``TrainConfig``: every training option, with defaults, from a YAML/TOML file and/or flags."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+OPTIMIZERS = ("adam", "adamw", "adadelta")
+SCHEDULES = ("cosine", "onecycle", "constant")
+AMP_MODES = ("off", "auto", "bf16", "fp16")
+
+
+@dataclass
+class TrainConfig:
+    """Options of one training run; saved beside the model as ``config.json``."""
+
+    model_dir: str = "runs/crnn"
+    data_dir: str | None = None  # the seed's layout: DATA_DIR/train and DATA_DIR/validation
+    train: list[str] = field(default_factory=list)  # sources, each optionally "@WEIGHT"
+    val: list[str] = field(default_factory=list)
+    arch: str = "small"
+    charset: str = "lower-alnum"
+    height: int = 32
+    channels: int = 1
+    max_width: int = 1280
+    init_from: str | None = None
+    batch_size: int = 64
+    max_steps: int | None = None
+    epochs: int | None = None
+    epoch_size: int | None = None  # samples per epoch; default: the real sources' total, or 100,000 for synth only
+    optimizer: str = "adam"
+    lr: float | None = None  # default: 1e-3 for adam/adamw, 1.0 for adadelta
+    schedule: str = "cosine"
+    warmup_steps: int = 200
+    weight_decay: float = 0.0
+    grad_clip: float = 5.0
+    amp: str = "off"
+    workers: int = 2
+    seed: int = 0
+    device: str = "auto"
+    val_every: int = 500
+    val_limit: int | None = None  # validate on at most this many samples
+    val_protocol: str = "lower-alnum"
+    save_every: int = 200
+    patience: int | None = None  # stop after this many validations without improvement
+    max_bad_steps: int = 50  # stop after this many non-finite losses in a row
+    log_every: int = 20
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.amp not in AMP_MODES:
+            raise ConfigError(f"--amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
+        for name in ("batch_size", "val_every", "save_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigError("--max-steps must be at least 1")
+        if self.epochs is not None and self.epochs < 1:
+            raise ConfigError("--epochs must be at least 1")
+
+    @property
+    def learning_rate(self) -> float:
+        if self.lr is not None:
+            return self.lr
+        return 1.0 if self.optimizer == "adadelta" else 1e-3
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], origin: str = "config") -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        cleaned = {key.replace("-", "_"): value for key, value in values.items()}
+        unknown = sorted(set(cleaned) - known)
+        if unknown:
+            raise ConfigError(f"{origin}: unknown training options: {', '.join(unknown)}")
+        for key in ("train", "val"):
+            if isinstance(cleaned.get(key), str):
+                cleaned[key] = [cleaned[key]]
+        try:
+            return cls(**cleaned)
+        except TypeError as error:
+            raise ConfigError(f"{origin}: {error}") from None
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Options from a YAML (``.yaml``/``.yml``), TOML (``.toml``) or JSON file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the config file: {error.strerror or error}") from None
+    try:
+        if path.suffix == ".toml":
+            if sys.version_info >= (3, 11):
+                import tomllib
+            else:  # pragma: no cover
+                import tomli as tomllib
+            values = tomllib.loads(text)
+        elif path.suffix == ".json":
+            values = json.loads(text)
+        else:
+            import yaml
+
+            values = yaml.safe_load(text) or {}
+    except Exception as error:  # each parser has its own error type; all mean the same to a user
+        raise ConfigError(f"{path}: cannot parse the config file: {error}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of option names to values")
+    return values

@@ -1,0 +1,404 @@
+"""The training loop: variable-width CTC training with exact resume, AMP, DDP and honest validation."""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..bundle import ModelBundle, load_bundle, new_bundle, save_bundle
+from ..charset import BLANK, Charset
+from ..data.readers import Batch, Sample
+from ..data.sampler import WidthBucketSampler
+from ..decode import GreedyDecoder
+from ..errors import ConfigError, CrnnError
+from ..evaluate import Report
+from ..preprocess import PreprocessConfig
+from ..runtime import resolve_device
+from .checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from .config import TrainConfig
+from .distributed import Distributed, setup_distributed
+from .logs import TrainingLog
+from .sources import EpochPlan, PreparedSource, SourceMixture, collate_for_training, parse_source, prepare_source
+
+Reporter = Callable[[str], None]
+
+
+class TrainingError(CrnnError):
+    """Training cannot go on (persistent non-finite losses, inconsistent resume...)."""
+
+
+@dataclass
+class TrainResult:
+    model_path: Path
+    steps: int
+    best_accuracy: float | None
+    stopped: str
+    skipped_steps: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+
+
+def _schedule(config: TrainConfig, total_steps: int) -> Callable[[int], float]:
+    """Learning-rate multiplier per step: linear warm-up, then cosine to zero (or constant)."""
+    warmup = min(config.warmup_steps, max(total_steps // 10, 1))
+    if config.schedule == "onecycle":
+        warmup = max(int(0.3 * total_steps), 1)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if config.schedule == "constant":
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def _optimizer(config: TrainConfig, parameters: Any) -> torch.optim.Optimizer:
+    lr = config.learning_rate
+    if config.optimizer == "adadelta":  # the paper's and the seed's choice (rho 0.9 in the paper)
+        return torch.optim.Adadelta(parameters, lr=lr, rho=0.9, weight_decay=config.weight_decay)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(parameters, lr=lr, weight_decay=config.weight_decay)
+    return torch.optim.Adam(parameters, lr=lr, weight_decay=config.weight_decay)
+
+
+def _amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    if config.amp == "off":
+        return None
+    if config.amp == "fp16":
+        if device.type != "cuda":
+            raise ConfigError("--amp fp16 needs a CUDA device; use --amp bf16 on the CPU")
+        return torch.float16
+    return torch.bfloat16 if config.amp == "bf16" or device.type == "cpu" else torch.float16
+
+
+def _initial_bundle(config: TrainConfig, charset: Charset, report: Reporter) -> ModelBundle:
+    preprocess = PreprocessConfig(height=config.height, channels=config.channels, max_width=config.max_width)
+    bundle = new_bundle(config.arch, charset, preprocess, seed=config.seed)
+    if config.init_from is None:
+        return bundle
+    source = load_bundle(config.init_from)
+    if source.config.arch != config.arch or source.preprocess.height != config.height:
+        raise ConfigError(
+            f"--init-from {config.init_from}: it is a {source.config.arch} model at height "
+            f"{source.preprocess.height}; pass --arch {source.config.arch} --height {source.preprocess.height}"
+        )
+    target_state = bundle.model.state_dict()
+    copied = 0
+    for name, tensor in source.model.state_dict().items():
+        if name in target_state and target_state[name].shape == tensor.shape:
+            target_state[name] = tensor
+            copied += 1
+    # The classifier is rebuilt for a new charset: rows of symbols both charsets share are kept.
+    head = "rnn.1.projection"
+    if source.charset != charset:
+        shared = [(charset.symbols.index(s) + 1, i + 1) for i, s in enumerate(source.charset.symbols) if s in charset]
+        for suffix in ("weight", "bias"):
+            old, new = source.model.state_dict()[f"{head}.{suffix}"], target_state[f"{head}.{suffix}"].clone()
+            new[BLANK] = old[BLANK]
+            for new_row, old_row in shared:
+                new[new_row] = old[old_row]
+            target_state[f"{head}.{suffix}"] = new
+        report(f"init-from: charset changed; classifier rebuilt keeping {len(shared)} shared symbols")
+    bundle.model.load_state_dict(target_state)
+    bundle.provenance["init_from"] = str(config.init_from)
+    report(f"init-from: {copied} tensors copied from {config.init_from}")
+    return bundle
+
+
+class Trainer:
+    """One training run. Build it, then ``run()``; ``report`` receives the lines a person should see."""
+
+    def __init__(self, config: TrainConfig, *, resume: bool = False, progress: bool = True,
+                 report: Reporter = lambda line: None) -> None:  # fmt: skip
+        self.config = config
+        self.progress = progress
+        self.dist: Distributed = setup_distributed()
+        self.report = report if self.dist.is_main else (lambda line: None)
+        self.model_dir = Path(config.model_dir)
+        self.device = self.dist.device or resolve_device(config.device)
+        torch.manual_seed(config.seed)
+        charset = Charset.resolve(config.charset)
+        self.bundle = _initial_bundle(config, charset, self.report)
+        self.model = self.bundle.model.to(self.device).train()
+        self.geometry = self.bundle.config
+        self.network: nn.Module = self.dist.wrap(self.model)
+        self.train_sources = self._prepare(config.train, "train")
+        self.val_sources = self._prepare(config.val, "validation") if config.val else []
+        self.plan = EpochPlan(
+            self.train_sources, config.batch_size, epoch_size=config.epoch_size, seed=config.seed,
+            num_replicas=self.dist.world_size, rank=self.dist.rank,
+        )  # fmt: skip
+        self.batches_per_epoch = len(self.plan.batches(0))
+        epochs = config.epochs if config.epochs is not None else (None if config.max_steps else 10)
+        self.total_steps = config.max_steps or (epochs or 1) * self.batches_per_epoch
+        self.optimizer = _optimizer(config, self.model.parameters())
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _schedule(config, self.total_steps))
+        self.amp_dtype = _amp_dtype(config, self.device)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.ctc = nn.CTCLoss(blank=BLANK, zero_infinity=True)
+        self.decoder = GreedyDecoder(charset)
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.best_accuracy: float | None = None
+        self.validations_without_gain = 0
+        self.skipped_steps = 0
+        self.skipped_samples = 0
+        if resume:
+            self._resume()
+        self.log = TrainingLog(self.model_dir, enabled=self.dist.is_main, resume_step=self.step if resume else None)
+
+    # -- setup --------------------------------------------------------------------------------
+    def _prepare(self, specs: list[str], role: str) -> list[PreparedSource]:
+        prepared = []
+        for spec in specs:
+            source = prepare_source(parse_source(spec), self.bundle.charset, self.bundle.preprocess, self.geometry,
+                                    seed=self.config.seed + (0 if role == "train" else 1))  # fmt: skip
+            dropped = ", ".join(f"{reason}: {count:,}" for reason, count in source.dropped.items())
+            self.report(f"{role} source {source.name}: {len(source.usable):,} usable samples"
+                        + (f" ({dropped} dropped up front)" if dropped else ""))  # fmt: skip
+            prepared.append(source)
+        return prepared
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "best_accuracy": self.best_accuracy,
+            "validations_without_gain": self.validations_without_gain,
+            "skipped_steps": self.skipped_steps,
+            "charset": list(self.bundle.charset.symbols),
+            "arch": self.geometry.arch,
+            "rng": capture_rng_state(),
+        }
+
+    def _resume(self) -> None:
+        state = load_checkpoint(self.model_dir / "checkpoints" / "last.pt", self.device)
+        if state["arch"] != self.geometry.arch or state["charset"] != list(self.bundle.charset.symbols):
+            raise TrainingError(
+                f"{self.model_dir}: the checkpoint is a {state['arch']} model over another charset; resume with "
+                "the options it was started with (they are in config.json)"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        for name in ("step", "epoch", "batch_in_epoch", "best_accuracy", "validations_without_gain", "skipped_steps"):
+            setattr(self, name, state[name])
+        restore_rng_state(state["rng"])
+        self.report(f"resumed from step {self.step:,} (epoch {self.epoch}, batch {self.batch_in_epoch})")
+
+    # -- one step -----------------------------------------------------------------------------
+    def _forward_loss(self, batch: Batch) -> torch.Tensor:
+        images = torch.from_numpy(batch.images).to(self.device, non_blocking=True)
+        widths = torch.from_numpy(batch.widths).to(self.device)
+        padded = bool((widths < images.shape[-1]).any())
+        with torch.autocast(
+            self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
+        ):
+            log_probs = self.network(images, widths if padded else None)
+        lengths = self.model.output_lengths(widths)
+        targets = torch.from_numpy(batch.targets).to(self.device)
+        target_lengths = torch.from_numpy(batch.target_lengths).to(self.device)
+        return self.ctc(log_probs.float().transpose(0, 1), targets, lengths, target_lengths)
+
+    def _train_step(self, batch: Batch) -> float | None:
+        """One optimiser step; None if it was skipped because the loss or gradients were not finite."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self._forward_loss(batch)
+        if not self.dist.all_true(bool(torch.isfinite(loss))):
+            return None
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        if not torch.isfinite(norm):
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.update()
+            return None
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return float(loss.detach())
+
+    # -- validation ---------------------------------------------------------------------------
+    def validate(self) -> Report | None:
+        if not self.val_sources:
+            return None
+        self.model.eval()
+        report = Report(self.config.val_protocol)
+        examples: list[tuple[str, str]] = []
+        mixture = SourceMixture(self.val_sources)
+        keys = [(k, i) for k, source in enumerate(self.val_sources) for i in source.usable]
+        if self.config.val_limit is not None:
+            keys = keys[: self.config.val_limit]
+        widths = [self.val_sources[k].widths[i] for k, i in keys]
+        sampler = WidthBucketSampler(widths, self.config.batch_size, shuffle=False)
+        with torch.inference_mode():
+            for positions in sampler:
+                batch = collate_for_training([mixture[keys[p]] for p in positions])
+                images = torch.from_numpy(batch.images).to(self.device)
+                widths_tensor = torch.from_numpy(batch.widths).to(self.device)
+                log_probs = self.model(images, widths_tensor)
+                lengths = self.model.output_lengths(widths_tensor)
+                decoded = self.decoder.decode(log_probs.float().cpu().numpy(), lengths.cpu().numpy())
+                for label, result in zip(batch.labels, decoded, strict=True):
+                    report.add(label, result.text, result.confidence)
+                    if len(examples) < 5 and label != result.text:
+                        examples.append((label, result.text))
+        self.model.train()
+        shown = "  ".join(f"{label!r}->{text!r}" for label, text in examples[:3])
+        self.report(
+            f"step {self.step:,}: validation word accuracy {report.word_accuracy:.2%} ({report.protocol}), "
+            f"CER {report.cer:.2%}, 1-NED {report.one_minus_ned:.3f} on {report.samples:,}"
+            + (f"; e.g. {shown}" if shown else "")
+        )
+        return report
+
+    # -- outputs ------------------------------------------------------------------------------
+    def _export(self, name: str, accuracy: float | None) -> Path:
+        provenance = {
+            "trained_steps": self.step,
+            "train_sources": self.config.train,
+            "validation_word_accuracy": accuracy,
+            "validation_protocol": self.config.val_protocol if accuracy is not None else None,
+            "training_config": "config.json beside this file",
+        }
+        bundle = ModelBundle(self.model, self.bundle.charset, self.bundle.preprocess,
+                             {**self.bundle.provenance, **provenance})  # fmt: skip
+        was_training = self.model.training
+        self.model.eval()
+        path = save_bundle(bundle, self.model_dir / name)
+        self.model.train(was_training)
+        return path
+
+    def _checkpoint(self, name: str = "last.pt") -> None:
+        if self.dist.is_main:
+            save_checkpoint(self._state(), self.model_dir / "checkpoints" / name)
+
+    def _after_validation(self, report: Report | None) -> bool:
+        """Save the best model; return True when early stopping says stop."""
+        if report is None or not self.dist.is_main:
+            return False
+        self.log.validation(self.step, report)
+        if self.best_accuracy is None or report.word_accuracy > self.best_accuracy:
+            self.best_accuracy = report.word_accuracy
+            self.validations_without_gain = 0
+            self._export("best.safetensors", report.word_accuracy)
+            self._checkpoint("best.pt")
+            return False
+        self.validations_without_gain += 1
+        return self.config.patience is not None and self.validations_without_gain >= self.config.patience
+
+    # -- the loop -----------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        from tqdm import tqdm
+
+        if self.dist.is_main:
+            self.model_dir.mkdir(parents=True, exist_ok=True)
+            self.config.save(self.model_dir / "config.json")
+        self.report(
+            f"training {self.geometry.arch} ({sum(p.numel() for p in self.model.parameters()):,} parameters) on "
+            f"{self.device} x{self.dist.world_size}: {self.total_steps:,} steps, {self.batches_per_epoch:,} batches "
+            f"of {self.config.batch_size} per epoch"
+        )
+        stopped = "finished"
+        consecutive_bad = 0
+        window_samples, window_started, losses = 0, time.perf_counter(), []
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not (self.progress and self.dist.is_main),
+                   unit="step", dynamic_ncols=True)  # fmt: skip
+        try:
+            while self.step < self.total_steps and stopped == "finished":
+                batches = self.plan.batches(self.epoch)[self.batch_in_epoch :]
+                loader: torch.utils.data.DataLoader[Sample] = torch.utils.data.DataLoader(
+                    SourceMixture(self.train_sources), batch_sampler=batches, num_workers=self.config.workers,
+                    collate_fn=collate_for_training, persistent_workers=False,
+                )  # fmt: skip
+                for batch in loader:
+                    loss = self._train_step(batch)
+                    self.step += 1
+                    self.batch_in_epoch += 1
+                    with warnings.catch_warnings():
+                        # A skipped (non-finite) step leaves the optimiser unstepped; the schedule still moves on.
+                        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
+                        self.scheduler.step()
+                    self.skipped_samples += batch.skipped
+                    if loss is None:
+                        self.skipped_steps += 1
+                        consecutive_bad += 1
+                        if consecutive_bad >= self.config.max_bad_steps:
+                            raise TrainingError(
+                                f"the loss or its gradients were NaN/inf for {consecutive_bad} steps in a row (step "
+                                f"{self.step}); lower --lr, keep --grad-clip on, try --amp off, or check the data "
+                                "with `crnn dataset inspect`"
+                            )
+                    else:
+                        consecutive_bad = 0
+                        losses.append(loss)
+                    window_samples += len(batch.labels) * self.dist.world_size
+                    bar.update(1)
+                    if self.step % self.config.log_every == 0 and losses:
+                        elapsed = time.perf_counter() - window_started
+                        rate = window_samples / elapsed if elapsed > 0 else 0.0
+                        lr = self.optimizer.param_groups[0]["lr"]
+                        mean_loss = float(np.mean(losses))
+                        bar.set_postfix(loss=f"{mean_loss:.3f}", lr=f"{lr:.2e}", samples_s=f"{rate:.0f}")
+                        self.log.train(self.step, self.epoch, mean_loss, lr, rate, self.skipped_steps)
+                        window_samples, window_started, losses = 0, time.perf_counter(), []
+                    if self.step % self.config.val_every == 0 or self.step == self.total_steps:
+                        report = self.validate() if self.dist.is_main else None
+                        self.dist.barrier()
+                        if self.dist.any_true(self._after_validation(report)):
+                            stopped = f"early stop: no gain in {self.config.patience} validations"
+                    if self.step % self.config.save_every == 0 or self.step == self.total_steps:
+                        self._checkpoint()
+                    if self.step >= self.total_steps or stopped != "finished":
+                        break
+                else:
+                    self.epoch += 1
+                    self.batch_in_epoch = 0
+        except KeyboardInterrupt:
+            self._checkpoint()
+            stopped = "interrupted (resume with --resume)"
+        finally:
+            bar.close()
+        return self._finish(stopped)
+
+    def _finish(self, stopped: str) -> TrainResult:
+        path = self.model_dir / "model.safetensors"
+        if self.dist.is_main:
+            best = self.model_dir / "best.safetensors"
+            if self.best_accuracy is not None and best.is_file():
+                # The model a user gets is the best one validation saw, rewritten as the newest file.
+                best_bundle = load_bundle(best)
+                save_bundle(best_bundle, path)
+            else:
+                self._export("model.safetensors", None)
+            self.log.close()
+            self.log.plot(self.model_dir / "curves.png")
+        self.dist.close()
+        if self.skipped_samples:
+            self.report(f"{self.skipped_samples:,} unreadable samples were skipped during training")
+        return TrainResult(path, self.step, self.best_accuracy, stopped, self.skipped_steps,
+                           dict(sum((s.dropped for s in self.train_sources), Counter())))  # fmt: skip
+
+
+def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
+          report: Reporter = lambda line: None) -> TrainResult:  # fmt: skip
+    """Train with ``config``; see ``Trainer``."""
+    return Trainer(config, resume=resume, progress=progress, report=report).run()

@@ -1,0 +1,165 @@
+"""Training data: sources named on the command line, filtered up front, mixed and bucketed per epoch.
+
+A source is an LMDB, a TFRecord, an annotation file (or a folder holding one), or ``synth:`` for
+images rendered on the fly; ``SRC@WEIGHT`` sets its share of each epoch. Samples whose label has
+symbols outside the charset, or needs more CTC steps than its image gives, are dropped before
+training with a count, so they can never produce an infinite or NaN loss.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..charset import Charset
+from ..data.create import required_steps
+from ..data.readers import Batch, RecognitionDataset, Sample, collate_samples, open_source
+from ..data.sampler import WidthBucketSampler
+from ..errors import CharsetError, ConfigError
+from ..model import ModelConfig
+from ..preprocess import PreprocessConfig
+
+SYNTH_PREFIX = "synth:"
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    location: str
+    weight: float = 1.0
+
+    @property
+    def is_synthetic(self) -> bool:
+        return self.location.startswith(SYNTH_PREFIX)
+
+
+def parse_source(spec: str) -> SourceSpec:
+    """``path``, ``path@2`` (weight 2), ``synth:`` or ``synth:fonts=DIR,words=FILE@0.5``."""
+    location, weight = spec, 1.0
+    if "@" in spec:
+        head, tail = spec.rsplit("@", 1)
+        try:
+            location, weight = head, float(tail)
+        except ValueError:
+            location, weight = spec, 1.0  # an @ that is part of a path
+    if weight <= 0:
+        raise ConfigError(f"source {spec!r}: the weight after @ must be positive")
+    return SourceSpec(location, weight)
+
+
+@dataclass
+class PreparedSource:
+    """A dataset with the indices that passed the up-front checks and their preprocessed widths."""
+
+    name: str
+    dataset: Any  # RecognitionDataset, or a synthetic dataset with the same __getitem__
+    usable: list[int]
+    widths: list[int]
+    weight: float
+    dropped: Counter[str] = field(default_factory=Counter)
+
+
+def prepare_source(
+    spec: SourceSpec, charset: Charset, preprocess: PreprocessConfig, geometry: ModelConfig, seed: int = 0
+) -> PreparedSource:
+    """Open a source and drop, with counts, the samples that cannot be trained on."""
+    if spec.is_synthetic:
+        from .synthetic import synthetic_source
+
+        return synthetic_source(spec, charset, preprocess, seed)
+    source = open_source(spec.location, charset=charset)
+    dataset = RecognitionDataset(source, charset, preprocess)
+    widths = dataset.widths()
+    labels = source.labels() if hasattr(source, "labels") else [source[i][1] for i in range(len(source))]
+    usable, dropped = [], Counter[str]()
+    for index, label in enumerate(labels):
+        try:
+            targets = charset.encode(label)
+        except CharsetError:
+            dropped["symbols outside the charset"] += 1
+            continue
+        if not targets:
+            dropped["empty label"] += 1
+        elif required_steps(targets) > geometry.output_length(widths[index]):
+            dropped["label too long for its image"] += 1
+        else:
+            usable.append(index)
+    return PreparedSource(spec.location, dataset, usable, widths, spec.weight, dropped)
+
+
+class SourceMixture(torch.utils.data.Dataset[Sample]):
+    """A map-style dataset over several sources, addressed by (source, index) pairs."""
+
+    def __init__(self, sources: Sequence[PreparedSource]) -> None:
+        super().__init__()
+        self.sources = list(sources)
+
+    def __getitem__(self, key: tuple[int, int]) -> Sample:
+        source, index = key
+        sample: Sample = self.sources[source].dataset[index]
+        return sample
+
+
+class EpochPlan:
+    """Which samples, in which batches, each epoch: deterministic in (seed, epoch), so resumable."""
+
+    def __init__(
+        self,
+        sources: Sequence[PreparedSource],
+        batch_size: int,
+        *,
+        epoch_size: int | None = None,
+        seed: int = 0,
+        shuffle: bool = True,
+        num_replicas: int = 1,
+        rank: int = 0,
+    ) -> None:
+        self.sources = list(sources)
+        if not any(s.usable for s in self.sources):
+            raise ConfigError("no usable training samples: every sample was dropped (see the counts above)")
+        real_total = sum(len(s.usable) for s in self.sources if not s.name.startswith(SYNTH_PREFIX))
+        self.epoch_size = epoch_size or real_total or 100_000
+        self.batch_size = batch_size
+        self.seed = seed
+        self.shuffle = shuffle
+        self.num_replicas = num_replicas
+        self.rank = rank
+
+    def _draw(self, epoch: int) -> list[tuple[int, int]]:
+        total_weight = sum(s.weight for s in self.sources if s.usable)
+        drawn: list[tuple[int, int]] = []
+        if len(self.sources) == 1 and self.epoch_size == len(self.sources[0].usable):
+            return [(0, index) for index in self.sources[0].usable]  # one plain pass
+        for number, source in enumerate(self.sources):
+            if not source.usable:
+                continue
+            wanted = round(self.epoch_size * source.weight / total_weight)
+            # A fixed shuffle of the source, then rotate through it across epochs so every
+            # sample is seen before any repeats.
+            pool = list(source.usable)
+            random.Random(self.seed * 7919 + number).shuffle(pool)
+            start = (epoch * wanted) % len(pool)
+            order = pool[start:] + pool[:start]
+            while len(order) < wanted:
+                order = order + pool
+            drawn.extend((number, index) for index in order[:wanted])
+        return drawn
+
+    def batches(self, epoch: int) -> list[list[tuple[int, int]]]:
+        drawn = self._draw(epoch)
+        widths = [self.sources[k].widths[i] for k, i in drawn]
+        sampler = WidthBucketSampler(
+            widths, self.batch_size, shuffle=self.shuffle, seed=self.seed, num_replicas=self.num_replicas,
+            rank=self.rank,
+        )  # fmt: skip
+        sampler.set_epoch(epoch)
+        return [[drawn[position] for position in batch] for batch in sampler]
+
+
+def collate_for_training(samples: Sequence[Sample]) -> Batch:
+    """``collate_samples``: unusable images are dropped from the batch and counted in ``skipped``."""
+    return collate_samples(samples)

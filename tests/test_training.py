@@ -1,0 +1,203 @@
+"""Training end to end on tiny generated data: learning, exact resume, DDP, the NaN guard, the CLI."""
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from conftest import render_word
+from crnn_ctc import Recognizer
+from crnn_ctc.bundle import load_bundle, new_bundle, save_bundle
+from crnn_ctc.charset import Charset
+from crnn_ctc.cli import main
+from crnn_ctc.errors import ConfigError
+from crnn_ctc.training import TrainConfig, TrainingError, train
+from crnn_ctc.training.loop import Trainer
+
+DOUBLES = ["coffee", "0011", "book", "street", "apple", "llama", "bottle", "moon", "hello", "success"]
+
+
+def _make_folder(root: Path, count: int, seed: int = 0) -> Path:
+    """``count`` rendered samples in ``root`` with a labels.tsv: the double-letter words, then random strings."""
+    root.mkdir(parents=True, exist_ok=True)
+    generator = random.Random(seed)
+    lines = []
+    for index in range(count):
+        if index < len(DOUBLES):
+            word = DOUBLES[index]
+        else:
+            word = "".join(
+                generator.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(generator.randint(2, 8))
+            )
+        render_word(word, scale=1 + index % 2).save(root / f"{index}.png")
+        lines.append(f"{index}.png\t{word}")
+    (root / "labels.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def samples64(tmp_path_factory) -> Path:
+    return _make_folder(tmp_path_factory.mktemp("train64"), 64)
+
+
+@pytest.mark.slow
+def test_tiny_model_overfits_64_samples_with_double_letters(samples64, tmp_path) -> None:
+    """Loss, CTC lengths and decoding agree: 100% word accuracy on what it trained on, within a minute."""
+    config = TrainConfig(
+        model_dir=str(tmp_path / "run"), train=[str(samples64)], val=[str(samples64)], arch="tiny", batch_size=64,
+        max_steps=350, lr=6e-3, schedule="constant", warmup_steps=20, val_every=50, workers=0,
+    )  # fmt: skip
+    started = time.perf_counter()
+    result = train(config, progress=False)
+    assert time.perf_counter() - started < 120  # about 50 s on one quiet core
+    assert result.best_accuracy == 1.0
+    # Targets are never collapsed: the exported model reads repeated letters.
+    recognizer = Recognizer.load(result.model_path, device="cpu")
+    texts = [p.text for p in recognizer.recognize([samples64 / f"{i}.png" for i in range(len(DOUBLES))])]
+    assert texts == DOUBLES
+    for name in (
+        "model.safetensors",
+        "best.safetensors",
+        "config.json",
+        "log.csv",
+        "curves.png",
+        "checkpoints/last.pt",
+    ):
+        assert (tmp_path / "run" / name).exists(), name
+    assert list((tmp_path / "run" / "tensorboard").iterdir())
+
+
+def _train_command(model_dir: Path, data: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "crnn_ctc", "train", "--train", str(data), "--model_dir", str(model_dir),
+            "--arch", "tiny", "--batch_size", "8", "--max-steps", "60", "--save-every", "5", "--workers", "0",
+            "--seed", "3", "--no-progress", *extra]  # fmt: skip
+
+
+def test_resume_after_sigkill_ends_with_the_same_weights(samples64, tmp_path) -> None:
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(_train_command(tmp_path / "whole", samples64), check=True, env=environment, timeout=300)
+    process = subprocess.Popen(_train_command(tmp_path / "killed", samples64), env=environment)
+    checkpoint = tmp_path / "killed" / "checkpoints" / "last.pt"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not (tmp_path / "killed" / "model.safetensors").exists()
+    subprocess.run([*_train_command(tmp_path / "killed", samples64), "--resume"], check=True, env=environment,
+                   timeout=300)  # fmt: skip
+    whole = load_file(tmp_path / "whole" / "model.safetensors")
+    resumed = load_file(tmp_path / "killed" / "model.safetensors")
+    assert whole.keys() == resumed.keys()
+    for name in whole:
+        torch.testing.assert_close(resumed[name], whole[name], rtol=0, atol=1e-6, msg=name)
+
+
+def test_ddp_with_gloo_on_two_processes(samples64, tmp_path) -> None:
+    torchrun = Path(sys.executable).parent / "torchrun"
+    command = [str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "crnn_ctc", "train",
+               "--train", str(samples64), "--val", str(samples64), "--model_dir", str(tmp_path / "ddp"),
+               "--arch", "tiny", "--batch_size", "8", "--max-steps", "8", "--val-every", "4", "--workers", "0",
+               "--no-progress"]  # fmt: skip
+    result = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "x2" in result.stderr  # two processes trained together
+    assert result.stderr.count("validation word accuracy") == 2  # rank 0 only, at steps 4 and 8
+    load_bundle(tmp_path / "ddp" / "model.safetensors")
+
+
+def test_non_finite_losses_are_skipped_counted_and_stop_training_if_persistent(
+    samples64, tmp_path, monkeypatch
+) -> None:
+    config = TrainConfig(model_dir=str(tmp_path / "nan"), train=[str(samples64)], arch="tiny", batch_size=16,
+                         max_steps=8, workers=0, max_bad_steps=3)  # fmt: skip
+    original = Trainer._forward_loss
+    calls = {"n": 0}
+
+    def sometimes_nan(self, batch):
+        calls["n"] += 1
+        loss = original(self, batch)
+        return loss * float("nan") if calls["n"] in (2, 3) else loss
+
+    monkeypatch.setattr(Trainer, "_forward_loss", sometimes_nan)
+    result = train(config, progress=False)
+    assert result.skipped_steps == 2 and result.steps == 8
+    monkeypatch.setattr(Trainer, "_forward_loss", lambda self, batch: original(self, batch) * float("inf"))
+    with pytest.raises(TrainingError, match="NaN/inf for 3 steps in a row"):
+        train(TrainConfig(**{**config.to_dict(), "model_dir": str(tmp_path / "inf")}), progress=False)
+
+
+def test_labels_that_cannot_fit_are_dropped_up_front(tmp_path) -> None:
+    root = _make_folder(tmp_path / "data", 12)
+    render_word("x").crop((0, 0, 12, 32)).save(root / "narrow.png")
+    with (root / "labels.tsv").open("a", encoding="utf-8") as file:
+        file.write("narrow.png\taaaaaaaaaaaa\n0.png\tCAPS\n")
+    lines = []
+    config = TrainConfig(model_dir=str(tmp_path / "run"), train=[str(root)], arch="tiny", batch_size=4, max_steps=2,
+                         workers=0)  # fmt: skip
+    result = train(config, progress=False, report=lines.append)
+    assert result.dropped == {"label too long for its image": 1, "symbols outside the charset": 1}
+    assert any("12 usable samples" in line for line in lines)
+
+
+def test_seed_cli_form_config_file_and_eval(tmp_path, capsys) -> None:
+    root = _make_folder(tmp_path / "images", 24)
+    create = ["dataset", "create", "--image_dir", str(root), "--anno_file", str(root / "labels.tsv")]
+    assert main([*create, "--data_dir", str(tmp_path / "data"), "--validation_split_fraction", "0.25"]) == 0
+    options = tmp_path / "options.yaml"
+    options.write_text(yaml.safe_dump({"arch": "tiny", "max-steps": 50, "lr": 0.002, "workers": 0, "val_every": 3}))
+    code = main(["train", "--config", str(options), "--data_dir", str(tmp_path / "data"), "--model_dir",
+                 str(tmp_path / "model"), "--batch_size", "6", "--max-steps", "6", "--no-progress"])  # fmt: skip
+    assert code == 0
+    saved = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert (saved["max_steps"], saved["lr"], saved["batch_size"], saved["arch"]) == (6, 0.002, 6, "tiny")
+    assert saved["train"][0].endswith("train") and saved["val"][0].endswith("validation")
+    capsys.readouterr()
+    code = main(["eval", "--model_dir", str(tmp_path / "model"), "--data_dir", str(tmp_path / "data"),
+                 "--predictions", str(tmp_path / "predictions.tsv"), "--worst", "2"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "word acc" in out and "validation" in out
+    rows = (tmp_path / "predictions.tsv").read_text().splitlines()
+    assert rows[0].startswith("sample\tlabel\tprediction") and len(rows) == 1 + 6
+
+
+def test_init_from_a_model_with_another_charset_keeps_shared_rows(tmp_path) -> None:
+    root = _make_folder(tmp_path / "data", 8)
+    source = new_bundle("tiny", Charset.preset("lower-alnum"), seed=1)
+    save_bundle(source, tmp_path / "source.safetensors")
+    config = TrainConfig(model_dir=str(tmp_path / "run"), train=[str(root)], arch="tiny", charset="alnum",
+                         init_from=str(tmp_path / "source.safetensors"), max_steps=1, lr=1e-12, workers=0)  # fmt: skip
+    result = train(config, progress=False)
+    tuned = load_bundle(result.model_path)
+    assert len(tuned.charset) == 62
+    old = source.model.state_dict()["rnn.1.projection.weight"]
+    new = tuned.model.state_dict()["rnn.1.projection.weight"]
+    for symbol in "a7z":
+        torch.testing.assert_close(new[tuned.charset.symbols.index(symbol) + 1],
+                                   old[source.charset.symbols.index(symbol) + 1], atol=1e-6, rtol=0)  # fmt: skip
+    with pytest.raises(ConfigError, match="--arch tiny"):
+        train(TrainConfig(**{**config.to_dict(), "arch": "small", "model_dir": str(tmp_path / "x")}), progress=False)
+
+
+def test_bad_options_are_refused(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="optimizer"):
+        TrainConfig(optimizer="sgd")
+    with pytest.raises(ConfigError, match="unknown training options: colour"):
+        TrainConfig.from_dict({"colour": "red"})
+    assert main(["train", "--model_dir", str(tmp_path / "m")]) == 2
+    assert main(["train", "--resume", "--model_dir", str(tmp_path / "none")]) == 2
+    shutil.rmtree(tmp_path, ignore_errors=True)
