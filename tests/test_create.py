@@ -12,8 +12,9 @@ import pytest
 from PIL import Image
 
 from conftest import render_word
+from crnn_ctc.charset import required_steps
 from crnn_ctc.cli import main
-from crnn_ctc.data.create import CreateConfig, create_dataset, required_steps
+from crnn_ctc.data.create import CreateConfig, create_dataset
 from crnn_ctc.data.lmdb_store import LmdbDataset
 from crnn_ctc.data.readers import open_source
 from crnn_ctc.data.splits import SplitAssigner

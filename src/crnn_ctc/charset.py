@@ -7,6 +7,7 @@ TensorFlow's CTC does); import and export translate between the two numberings.
 
 from __future__ import annotations
 
+import itertools
 import json
 import string
 import unicodedata
@@ -30,6 +31,11 @@ PRESETS: dict[str, str] = {
     "printable": _PRINTABLE,
     "printable+space": _PRINTABLE + " ",
 }
+
+
+def required_steps(indices: Sequence[int]) -> int:
+    """CTC time steps a label needs: one per symbol, plus a blank between each pair of equal neighbours."""
+    return len(indices) + sum(1 for a, b in itertools.pairwise(indices) if a == b)
 
 
 def normalize_text(text: str) -> str:

@@ -9,7 +9,6 @@ renamed into place at the end, so an interrupted run leaves no dataset rather th
 from __future__ import annotations
 
 import io
-import itertools
 import json
 import multiprocessing
 import os
@@ -24,7 +23,7 @@ from typing import Any
 
 from PIL import Image
 
-from ..charset import Charset, normalize_text
+from ..charset import Charset, normalize_text, required_steps
 from ..errors import DatasetError, ImageError
 from ..model import ModelConfig
 from ..preprocess import PreprocessConfig, load_image
@@ -95,11 +94,6 @@ class _Task:
     label: str
     store_height: int | None
     required_steps: int
-
-
-def required_steps(indices: list[int]) -> int:
-    """CTC needs one step per symbol plus a blank between each pair of equal neighbours."""
-    return len(indices) + sum(1 for a, b in itertools.pairwise(indices) if a == b)
 
 
 def _encode_scaled(image: Image.Image, height: int) -> tuple[bytes, tuple[int, int]]:

@@ -16,8 +16,9 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from ..charset import Charset
+from ..charset import Charset, required_steps
 from ..errors import CharsetError, DatasetError, ImageError
+from ..model import ModelConfig
 from ..preprocess import PreprocessConfig, collate, preprocess
 from .annotations import read_annotations
 from .lmdb_store import LmdbDataset
@@ -187,10 +188,18 @@ class Sample:
 class RecognitionDataset:
     """A source seen through the model's preprocessing and charset (a map-style torch dataset)."""
 
-    def __init__(self, source: SampleSource, charset: Charset, preprocess_config: PreprocessConfig) -> None:
+    def __init__(
+        self,
+        source: SampleSource,
+        charset: Charset,
+        preprocess_config: PreprocessConfig,
+        geometry: ModelConfig | None = None,
+    ) -> None:
+        """With ``geometry``, a sample whose label needs more CTC steps than its image gives is unusable."""
         self.source = source
         self.charset = charset
         self.preprocess_config = preprocess_config
+        self.geometry = geometry
 
     def __len__(self) -> int:
         return len(self.source)
@@ -210,6 +219,8 @@ class RecognitionDataset:
             image = preprocess(data, self.preprocess_config, name=f"{self.source.path}#{index}")
         except ImageError as error:
             return Sample(None, targets, label, str(error))
+        if self.geometry is not None and required_steps(targets) > self.geometry.output_length(image.shape[2]):
+            return Sample(None, targets, label, f"label {label!r} too long for its image")
         return Sample(image, targets, label)
 
 

@@ -167,8 +167,10 @@ class Trainer:
             source = prepare_source(parse_source(spec), self.bundle.charset, self.bundle.preprocess, self.geometry,
                                     seed=self.config.seed + (0 if role == "train" else 1))  # fmt: skip
             dropped = ", ".join(f"{reason}: {count:,}" for reason, count in source.dropped.items())
-            self.report(f"{role} source {source.name}: {len(source.usable):,} usable samples"
-                        + (f" ({dropped} dropped up front)" if dropped else ""))  # fmt: skip
+            usable = "rendered on the fly" if source.infinite else f"{len(source.usable):,} usable samples"
+            self.report(
+                f"{role} source {source.name}: {usable}" + (f" ({dropped} dropped up front)" if dropped else "")
+            )
             prepared.append(source)
         return prepared
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from ..charset import Charset
-from ..data.create import required_steps
+from ..charset import Charset, required_steps
 from ..data.readers import Batch, RecognitionDataset, Sample, collate_samples, open_source
 from ..data.sampler import WidthBucketSampler
 from ..errors import CharsetError, ConfigError
@@ -61,6 +60,15 @@ class PreparedSource:
     widths: list[int]
     weight: float
     dropped: Counter[str] = field(default_factory=Counter)
+    # Set for unbounded (synthetic) sources: index -> estimated width; ``usable`` is then unused.
+    infinite_width: Callable[[int], int] | None = None
+
+    @property
+    def infinite(self) -> bool:
+        return self.infinite_width is not None
+
+    def width(self, index: int) -> int:
+        return self.infinite_width(index) if self.infinite_width is not None else self.widths[index]
 
 
 def prepare_source(
@@ -72,7 +80,7 @@ def prepare_source(
 
         return synthetic_source(spec, charset, preprocess, seed)
     source = open_source(spec.location, charset=charset)
-    dataset = RecognitionDataset(source, charset, preprocess)
+    dataset = RecognitionDataset(source, charset, preprocess, geometry)
     widths = dataset.widths()
     labels = source.labels() if hasattr(source, "labels") else [source[i][1] for i in range(len(source))]
     usable, dropped = [], Counter[str]()
@@ -119,9 +127,9 @@ class EpochPlan:
         rank: int = 0,
     ) -> None:
         self.sources = list(sources)
-        if not any(s.usable for s in self.sources):
+        if not any(s.usable or s.infinite for s in self.sources):
             raise ConfigError("no usable training samples: every sample was dropped (see the counts above)")
-        real_total = sum(len(s.usable) for s in self.sources if not s.name.startswith(SYNTH_PREFIX))
+        real_total = sum(len(s.usable) for s in self.sources if not s.infinite)
         self.epoch_size = epoch_size or real_total or 100_000
         self.batch_size = batch_size
         self.seed = seed
@@ -130,14 +138,17 @@ class EpochPlan:
         self.rank = rank
 
     def _draw(self, epoch: int) -> list[tuple[int, int]]:
-        total_weight = sum(s.weight for s in self.sources if s.usable)
+        total_weight = sum(s.weight for s in self.sources if s.usable or s.infinite)
         drawn: list[tuple[int, int]] = []
-        if len(self.sources) == 1 and self.epoch_size == len(self.sources[0].usable):
+        if len(self.sources) == 1 and not self.sources[0].infinite and self.epoch_size == len(self.sources[0].usable):
             return [(0, index) for index in self.sources[0].usable]  # one plain pass
         for number, source in enumerate(self.sources):
+            wanted = round(self.epoch_size * source.weight / total_weight)
+            if source.infinite:  # fresh images every epoch
+                drawn.extend((number, epoch * wanted + offset) for offset in range(wanted))
+                continue
             if not source.usable:
                 continue
-            wanted = round(self.epoch_size * source.weight / total_weight)
             # A fixed shuffle of the source, then rotate through it across epochs so every
             # sample is seen before any repeats.
             pool = list(source.usable)
@@ -151,7 +162,7 @@ class EpochPlan:
 
     def batches(self, epoch: int) -> list[list[tuple[int, int]]]:
         drawn = self._draw(epoch)
-        widths = [self.sources[k].widths[i] for k, i in drawn]
+        widths = [self.sources[k].width(i) for k, i in drawn]
         sampler = WidthBucketSampler(
             widths, self.batch_size, shuffle=self.shuffle, seed=self.seed, num_replicas=self.num_replicas,
             rank=self.rank,

@@ -1,0 +1,64 @@
+"""``synth:`` training sources: images rendered on the fly, fresh every epoch, never written to disk.
+
+Spec: ``synth:`` or ``synth:preset=heavy,fonts=DIR,words=FILE`` (optionally ``@WEIGHT``). Sample i
+of a seed is always the same image, so a resumed run sees exactly what it would have seen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from ..charset import Charset
+from ..data.readers import RecognitionDataset
+from ..errors import ConfigError
+from ..preprocess import PreprocessConfig
+from .sources import SYNTH_PREFIX, PreparedSource, SourceSpec
+
+_OPTIONS = ("preset", "fonts", "words")
+# Index space of a synthetic source: far more than any run draws, so it never repeats.
+_SYNTH_LENGTH = 1 << 40
+
+
+class _GeneratedImages:
+    """The generator seen as a sample source: (PIL image, label) by index, sizes estimated."""
+
+    def __init__(self, generator: Any, name: str) -> None:
+        self.generator = generator
+        self.path = Path(name)
+
+    def __len__(self) -> int:
+        return _SYNTH_LENGTH
+
+    def __getitem__(self, index: int) -> tuple[Any, str]:
+        image, label = self.generator.sample(index)
+        return image, label
+
+    def sizes(self) -> list[tuple[int, int]]:
+        raise TypeError("a synthetic source is unbounded: it has no list of sizes; use its width estimate")
+
+
+def parse_synth_options(location: str) -> dict[str, str]:
+    body = location[len(SYNTH_PREFIX) :]
+    options: dict[str, str] = {}
+    for part in filter(None, body.split(",")):
+        key, _, value = part.partition("=")
+        if key not in _OPTIONS or not value:
+            raise ConfigError(f"{location!r}: expected synth:KEY=VALUE,... with KEY one of {', '.join(_OPTIONS)}")
+        options[key] = value
+    return options
+
+
+def synthetic_source(spec: SourceSpec, charset: Charset, preprocess: PreprocessConfig, seed: int) -> PreparedSource:
+    from ..synth import SynthGenerator, preset
+
+    options = parse_synth_options(spec.location)
+    config = dataclasses.replace(preset(options.get("preset", "default")), height=preprocess.height)
+    generator = SynthGenerator.create(config, charset, options.get("fonts"), options.get("words"), seed=seed)
+    dataset = RecognitionDataset(_GeneratedImages(generator, spec.location), charset, preprocess)
+
+    def width(index: int) -> int:
+        return preprocess.target_width(generator.estimated_width(index), config.height)
+
+    return PreparedSource(spec.location, dataset, [], [], spec.weight, infinite_width=width)
