@@ -6,9 +6,9 @@ TORCH_VERSION := 2.13.0
 # Tests and benchmarks run single-threaded: on a shared machine more threads mostly add jitter.
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: install test test-fast lint bench clean
+.PHONY: install test test-fast lint bench clean fonts fonts-md bench-synth
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed fonts
 
 # torch goes in first and pinned (constraints.txt keeps every later step from upgrading it and
 # pulling gigabytes of CUDA wheels); then the package, editable, with its test extras.
@@ -35,3 +35,16 @@ bench: install
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache .mypy_cache
+
+# Fonts for synthetic training data (docs/synthetic_data.md): Debian font packages and npm Fontsource
+# packages (scripts/fonts/), listed in .fonts/manifest.tsv. apt-get needs root or passwordless sudo
+# (skipped with a warning otherwise). Idempotent: about a second once everything is there.
+fonts:
+	PYTHON=$(PYTHON) bash scripts/install_fonts.sh
+
+# FONTS.md: every font file with its family, style, source package and licence (committed).
+fonts-md: fonts
+	$(PYTHON) scripts/font_manifest.py --markdown FONTS.md
+
+bench-synth: install fonts
+	$(TEST_ENV) $(BIN)/python benchmarks/synth.py

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -98,6 +99,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     _add_dataset_commands(commands)
     _add_train_command(commands)
+    _add_synth_command(commands)
     _add_eval_command(commands)
 
     info = commands.add_parser("info", help="describe a model file", description="Print a model file's config.")
@@ -165,6 +167,12 @@ def _add_dataset_commands(commands: argparse._SubParsersAction) -> None:
     download.add_argument("--sha256", help="expected SHA-256 of the archive")
     download.add_argument("--md5", help="expected MD5 of the archive")
     download.set_defaults(handler=_run_dataset_download)
+
+
+def _add_synth_command(commands: argparse._SubParsersAction) -> None:
+    from .synth.command import add_synth_command
+
+    add_synth_command(commands)
 
 
 def _add_train_command(commands: argparse._SubParsersAction) -> None:
@@ -488,7 +496,15 @@ def _run_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_MAIN_PID = os.getpid()
+
+
 def _raise_interrupt(signum: int, frame: object) -> None:
+    if os.getpid() != _MAIN_PID:
+        # A forked worker (a pool being shut down) simply ends, as it would by default.
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
     raise KeyboardInterrupt
 
 
@@ -497,6 +513,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # A kill (SIGTERM) unwinds like Ctrl-C, so half-written outputs are cleaned up.
     if threading.current_thread() is threading.main_thread():
+        global _MAIN_PID
+        _MAIN_PID = os.getpid()
         signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         return int(args.handler(args))

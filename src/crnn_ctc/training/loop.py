@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import math
+import re
 import time
 import warnings
 from collections import Counter
@@ -337,7 +339,7 @@ class Trainer:
                     self.batch_in_epoch += 1
                     with warnings.catch_warnings():
                         # A skipped (non-finite) step leaves the optimiser unstepped; the schedule still moves on.
-                        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
+                        warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()`"))
                         self.scheduler.step()
                     self.skipped_samples += batch.skipped
                     if loss is None:
@@ -400,7 +402,20 @@ class Trainer:
                            dict(sum((s.dropped for s in self.train_sources), Counter())))  # fmt: skip
 
 
+def _keep_freed_memory() -> None:
+    """Variable-width batches allocate differently sized tensors every step; glibc hands large
+    blocks back to the kernel and faults them in again (measured here: 70k page faults/s, a
+    tenth of the step time in the kernel). Raising its mmap and trim thresholds keeps them."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc: nothing to tune
+        return
+    libc.mallopt(-3, 32 * 1024 * 1024)  # M_MMAP_THRESHOLD (32 MiB is glibc's ceiling)
+    libc.mallopt(-1, 256 * 1024 * 1024)  # M_TRIM_THRESHOLD
+
+
 def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
           report: Reporter = lambda line: None) -> TrainResult:  # fmt: skip
     """Train with ``config``; see ``Trainer``."""
+    _keep_freed_memory()
     return Trainer(config, resume=resume, progress=progress, report=report).run()

@@ -1,0 +1,94 @@
+"""The ``crnn synth`` subcommand: a thin layer of options over ``write_synth_dataset``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from .config import PRESETS, SynthConfig, preset
+from .fonts import FontWarning
+
+EXIT_OK = 0
+
+
+def add_synth_command(commands: argparse._SubParsersAction) -> None:
+    """Register ``crnn synth`` on the ``crnn`` command's subparsers."""
+    synth = commands.add_parser(
+        "synth",
+        help="render synthetic word images into an LMDB dataset",
+        description=(
+            "Render COUNT synthetic word images (fonts, words, backgrounds, distortions; see "
+            "docs/synthetic_data.md) into the LMDB folder OUT, readable wherever `crnn dataset create` "
+            "output is, with a grid of samples in OUT/samples.png. The output is the same for any "
+            "--workers; an interrupted run leaves no dataset behind."
+        ),
+    )
+    synth.add_argument("--count", type=int, required=True, metavar="N", help="number of images")
+    synth.add_argument("--out", required=True, metavar="DIR", help="LMDB folder to write")
+    synth.add_argument("--charset", default="lower-alnum", help="preset name or file (default: %(default)s)")
+    synth.add_argument("--words", metavar="FILE", help="word list, one word (and optional count) per line "
+                       "(default: wordfreq's English words)")  # fmt: skip
+    synth.add_argument("--fonts", metavar="DIR", help="folder of font files, or a manifest .tsv "
+                       "(default: what `make fonts` installed)")  # fmt: skip
+    synth.add_argument("--height", type=int, default=32, help="image height in pixels (default: %(default)s)")
+    synth.add_argument("--workers", type=int, default=0, metavar="K", help="processes (default: all cores)")
+    synth.add_argument("--seed", type=int, default=0, help="sample i of a seed is always the same image")
+    synth.add_argument("--preset", choices=PRESETS, default="default", help="generator settings (default: %(default)s)")
+    synth.add_argument("--config", metavar="JSON", help="generator settings to change (fields of SynthConfig)")
+    synth.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    synth.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, default=None,
+        help="show progress bars on stderr (default: when stderr is a terminal)",
+    )  # fmt: skip
+    synth.set_defaults(handler=run_synth)
+
+
+def synth_config_from_args(args: argparse.Namespace) -> SynthConfig:
+    config = SynthConfig.from_file(args.config) if args.config else preset(args.preset)
+    return config.with_changes(height=args.height) if args.height != config.height else config
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ..charset import Charset
+    from .fonts import find_fonts, select_fonts
+    from .generator import SynthGenerator
+    from .text import load_words
+    from .write import write_synth_dataset
+
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    config = synth_config_from_args(args)
+    charset = Charset.resolve(args.charset)
+    workers = args.workers or os.cpu_count() or 1
+    faces = find_fonts(Path(args.fonts) if args.fonts else None)
+    with tqdm(total=len(faces), unit="font", desc="checking fonts", disable=not progress) as bar:
+
+        def advance(done: int, total: int) -> None:
+            bar.update(done - bar.n)
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FontWarning)
+            fonts = select_fonts(faces, charset, workers=workers, progress=advance)
+    skipped = [str(warning.message) for warning in caught if issubclass(warning.category, FontWarning)]
+    if skipped:  # the usual cause is a font for another script or all capitals: not worth a line each
+        shown = "; ".join(skipped[:3]) + (f"; and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+        print(f"crnn: warning: {len(skipped)} fonts skipped: {shown}", file=sys.stderr)
+    words = load_words(args.words, config.vocabulary_size, config.word_frequency_power)
+    generator = SynthGenerator(config, charset, fonts, words, seed=args.seed)
+    summary = write_synth_dataset(
+        generator, args.out, args.count, workers=workers, overwrite=args.overwrite, progress=progress
+    )
+    print(
+        f"wrote {summary.count:,} synthetic images (height {summary.height}, seed {summary.seed}) to {summary.out} "
+        f"in {summary.seconds:.1f} s ({summary.rate:,.0f} images/s) with {summary.fonts} fonts in "
+        f"{summary.font_families} families"
+    )
+    if summary.uncovered_symbols:
+        shown = "".join(summary.uncovered_symbols)
+        print(f"crnn: warning: no font draws {shown!r}: those symbols never appear in a label", file=sys.stderr)
+    print(f"sample grid:      {summary.grid}")
+    return EXIT_OK

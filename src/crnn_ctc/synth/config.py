@@ -1,0 +1,189 @@
+"""Every knob of the synthetic-data generator, in one dataclass with defaults.
+
+Each effect has a probability (``p_*``, the chance it is applied to a sample) and, where it has
+a strength, a ``(low, high)`` range drawn uniformly. Sizes are relative to the height of the text
+as rendered, so the same config works at any output ``height``. Presets name a few settings that
+``docs/synthetic_data.md`` compares.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+TEXT_KINDS = ("word", "random", "number", "price", "date", "code", "punctuated")
+FONT_CATEGORIES = ("sans-serif", "serif", "monospace", "handwriting", "display")
+CASES = ("lower", "upper", "title")
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """What the generator draws, and how often; ``validate`` runs on construction."""
+
+    height: int = 32  # output image height; width follows the text
+
+    # -- text -------------------------------------------------------------------------------------
+    # Relative weights of the kinds of text (see text.py): dictionary words dominate, the rest keep
+    # the model from learning a dictionary only.
+    text_mix: dict[str, float] = field(
+        default_factory=lambda: {
+            "word": 0.72, "random": 0.06, "number": 0.06, "price": 0.03, "date": 0.03, "code": 0.05,
+            "punctuated": 0.05,
+        }
+    )  # fmt: skip
+    # Case of words, as real text shows it (a charset without capitals still gets capitals drawn,
+    # labelled in lower case).
+    case_mix: dict[str, float] = field(default_factory=lambda: {"lower": 0.45, "upper": 0.3, "title": 0.25})
+    vocabulary_size: int = 100_000  # most frequent words of the list that are kept
+    word_frequency_power: float = 0.35  # sampling weight = frequency ** power (0: uniform, 1: as in text)
+    max_chars: int = 24
+
+    # -- fonts ------------------------------------------------------------------------------------
+    # Chance of a font category; within one, families are equally likely, then their files.
+    font_mix: dict[str, float] = field(
+        default_factory=lambda: {"sans-serif": 0.34, "serif": 0.22, "monospace": 0.1, "handwriting": 0.12,
+                                 "display": 0.22}
+    )  # fmt: skip
+    text_height_range: tuple[float, float] = (1.0, 2.2)  # rendered em size in output heights (then resized)
+    p_fake_bold: float = 0.08  # thicken strokes with an outline in the text colour
+    p_spacing: float = 0.25  # extra character spacing (negative: tighter)
+    spacing_range: tuple[float, float] = (-0.04, 0.35)  # in em
+
+    # -- colour and decoration --------------------------------------------------------------------
+    min_contrast: float = 0.28  # luminance difference between text and the background under it (0..1)
+    p_border: float = 0.12  # outline of another colour around the glyphs
+    border_range: tuple[float, float] = (0.03, 0.08)  # outline width in em
+    p_shadow: float = 0.12
+    shadow_offset_range: tuple[float, float] = (0.02, 0.08)  # in em, right and down
+    p_underline: float = 0.04  # a line under or through the text (never crossing into another glyph row)
+
+    # -- geometry ---------------------------------------------------------------------------------
+    p_rotation: float = 0.35
+    rotation_degrees: float = 4.0  # uniform in [-x, x]
+    p_perspective: float = 0.3
+    perspective_strength: float = 0.1  # corner jitter, in text heights
+    p_curve: float = 0.08
+    curve_amount: float = 0.18  # arc height, in text heights
+    p_shear: float = 0.12  # slant, beyond what italic fonts give
+    shear_amount: float = 0.25  # uniform in [-x, x]
+
+    # -- background -------------------------------------------------------------------------------
+    p_natural: float = 0.45  # a crop of a natural image (scikit-image's sample images), toned down
+    p_texture: float = 0.45  # procedural texture: gradient, cloudy noise, stripes, grain
+    natural_contrast_range: tuple[float, float] = (0.15, 0.7)  # how much of the crop's contrast is kept
+
+    # -- cropping ---------------------------------------------------------------------------------
+    p_loose_crop: float = 0.6  # margins around the text's box; otherwise a tight crop (0-2 px)
+    loose_margin_range: tuple[float, float] = (0.02, 0.35)  # each side, in text heights
+
+    # -- degradation ------------------------------------------------------------------------------
+    p_blur: float = 0.3
+    blur_range: tuple[float, float] = (0.3, 1.1)  # Gaussian radius at output height, in pixels
+    p_motion_blur: float = 0.05
+    p_noise: float = 0.35
+    noise_range: tuple[float, float] = (2.0, 12.0)  # Gaussian sigma, in 0..255 units
+    p_jpeg: float = 0.35
+    jpeg_quality_range: tuple[int, int] = (15, 75)
+    p_low_resolution: float = 0.2  # render small then upscale: soft, blocky glyphs
+    low_resolution_range: tuple[float, float] = (0.35, 0.8)  # the small height, in output heights
+    p_grayscale: float = 0.1
+    p_invert: float = 0.0  # swap text and background colours after the contrast check
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # -- checks ----------------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Raise ``ConfigError`` naming the field and what is allowed."""
+        if not 8 <= self.height <= 512:
+            raise ConfigError(f"synth height must be in 8..512, got {self.height}")
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name.startswith("p_") and not (isinstance(value, int | float) and 0.0 <= value <= 1.0):
+                raise ConfigError(f"synth config {item.name} is a probability and must lie in [0, 1], got {value!r}")
+            ordered_pair = isinstance(value, tuple | list) and len(value) == 2 and value[0] <= value[1]
+            if item.name.endswith("_range") and not ordered_pair:
+                raise ConfigError(f"synth config {item.name} must be a (low, high) pair with low <= high")
+        _check_weights("text_mix", self.text_mix, TEXT_KINDS)
+        _check_weights("case_mix", self.case_mix, CASES)
+        _check_weights("font_mix", self.font_mix, FONT_CATEGORIES)
+        if self.vocabulary_size < 1 or self.max_chars < 1:
+            raise ConfigError("synth config vocabulary_size and max_chars must be at least 1")
+        if self.word_frequency_power < 0:
+            raise ConfigError(f"word_frequency_power must be >= 0, got {self.word_frequency_power}")
+        if not 0.0 <= self.min_contrast <= 0.9:
+            raise ConfigError(f"min_contrast must lie in [0, 0.9], got {self.min_contrast}")
+        if self.text_height_range[0] <= 0 or self.low_resolution_range[0] <= 0:
+            raise ConfigError("text_height_range and low_resolution_range must be positive")
+        if not 1 <= self.jpeg_quality_range[0] <= self.jpeg_quality_range[1] <= 100:
+            raise ConfigError(f"jpeg_quality_range must lie in 1..100, got {self.jpeg_quality_range}")
+
+    # -- conversion ------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> SynthConfig:
+        known = {item.name for item in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown synth config field(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        # JSON has no tuples: ranges come back as lists.
+        cleaned: dict[str, Any] = {
+            key: tuple(value) if key.endswith("_range") else value for key, value in values.items()
+        }
+        return cls(**cleaned)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> SynthConfig:
+        """A JSON object of fields to change from the defaults (or from a ``"preset"`` it names)."""
+        path = Path(path)
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ConfigError(f"{path}: cannot read synth config JSON: {error}") from error
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: expected a JSON object of synth config fields")
+        base = preset(values.pop("preset", "default"))
+        try:
+            return cls.from_dict({**base.to_dict(), **values})
+        except (ConfigError, TypeError) as error:
+            raise ConfigError(f"{path}: {error}") from error
+
+    def with_changes(self, **changes: Any) -> SynthConfig:
+        return replace(self, **changes)
+
+
+def _check_weights(name: str, weights: dict[str, float], allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(weights) - set(allowed))
+    if unknown:
+        raise ConfigError(f"synth config {name} has unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+    if any(not isinstance(v, int | float) or v < 0 for v in weights.values()) or sum(weights.values()) <= 0:
+        raise ConfigError(f"synth config {name} weights must be >= 0 with a positive sum, got {weights}")
+
+
+def preset(name: str) -> SynthConfig:
+    """``default``; ``clean`` (no geometry, background or degradation: a baseline to compare with);
+    ``heavy`` (every effect twice as likely and stronger)."""
+    base = SynthConfig()
+    if name == "default":
+        return base
+    probabilities = [item.name for item in fields(SynthConfig) if item.name.startswith("p_")]
+    if name == "clean":
+        return base.with_changes(**{**dict.fromkeys(probabilities, 0.0), "p_loose_crop": 0.5})
+    if name == "heavy":
+        doubled = {name: min(1.0, 2 * getattr(base, name)) for name in probabilities}
+        changes = {
+            "p_invert": 0.0, "p_grayscale": base.p_grayscale, "rotation_degrees": 7.0, "perspective_strength": 0.16,
+            "curve_amount": 0.25, "blur_range": (0.4, 1.5), "noise_range": (3.0, 18.0), "jpeg_quality_range": (10, 60),
+            "min_contrast": 0.22,
+        }  # fmt: skip
+        return base.with_changes(**{**doubled, **changes})
+    raise ConfigError(f"unknown synth preset {name!r}; known: {', '.join(PRESETS)}")
+
+
+PRESETS = ("default", "clean", "heavy")

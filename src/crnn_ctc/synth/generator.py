@@ -1,0 +1,175 @@
+"""Seeded synthetic samples: sample ``i`` of seed ``s`` is the same image on any machine, in any
+worker, in any order, because every random choice for it comes from a generator seeded by (s, i).
+
+``SynthGenerator`` makes samples; ``SynthDataset`` is a map-style dataset over a range of sample
+indices (a torch ``DataLoader`` can shard it across worker processes) that reads like any other
+sample source: ``(encoded image, label)`` pairs, plus sizes estimated without rendering.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..charset import Charset
+from .config import SynthConfig
+from .fonts import FontError, SelectedFont, find_fonts, label_for, select_fonts, uncovered_symbols
+from .render import Plan, render
+from .text import TextSource, WordList, load_words
+
+IMAGE_FORMATS = ("jpeg", "png")
+JPEG_QUALITY = 95  # as `crnn dataset create` stores images
+
+
+@dataclass(frozen=True)
+class SynthSample:
+    """A rendered sample and how it was made (for inspection and tests)."""
+
+    image: Image.Image
+    label: str
+    text: str  # what was drawn; the label is this, case-folded where the charset has one case
+    font: SelectedFont
+    size: int
+
+
+class SynthGenerator:
+    """Renders sample ``index`` of ``seed`` from ``fonts`` (already checked against ``charset``)."""
+
+    def __init__(
+        self, config: SynthConfig, charset: Charset, fonts: Sequence[SelectedFont], words: WordList, seed: int = 0
+    ) -> None:
+        if not fonts:
+            raise FontError(f"no font draws enough of the charset {charset!r}; see the warnings above")
+        self.config = config
+        self.charset = charset
+        self.fonts = tuple(fonts)
+        self.seed = seed
+        self.text_source = TextSource(config, words)
+        # Category -> families -> faces: families are equally likely within a category, so a family
+        # shipped in 18 weights is not 18 times as frequent as one shipped in one.
+        families: dict[str, dict[str, list[SelectedFont]]] = defaultdict(lambda: defaultdict(list))
+        for font in self.fonts:
+            families[font.face.category][font.face.family].append(font)
+        self._categories = [c for c, w in config.font_mix.items() if w > 0 and c in families] or sorted(families)
+        self._category_weights = [config.font_mix.get(c, 1.0) or 1.0 for c in self._categories]
+        self._families = {c: [faces for _, faces in sorted(families[c].items())] for c in self._categories}
+
+    @classmethod
+    def create(
+        cls,
+        config: SynthConfig | None = None,
+        charset: str | Path | Charset = "lower-alnum",
+        fonts: str | Path | Sequence[SelectedFont] | None = None,
+        words: str | Path | None = None,
+        seed: int = 0,
+        workers: int = 0,
+    ) -> SynthGenerator:
+        """Find and check fonts (a folder, a manifest, or the default set) and load the word list.
+
+        The first check of the default set takes about half a minute on two cores (``workers`` 0:
+        all cores); later runs read it from the cache in under a second.
+        """
+        config = config or SynthConfig()
+        charset = Charset.resolve(charset)
+        if fonts is None or isinstance(fonts, str | Path):
+            fonts = select_fonts(find_fonts(fonts), charset, workers=workers or os.cpu_count() or 1)
+        word_list = load_words(words, config.vocabulary_size, config.word_frequency_power)
+        return cls(config, charset, fonts, word_list, seed)
+
+    def uncovered(self) -> list[str]:
+        """Charset symbols no font draws: they never appear in a label."""
+        return uncovered_symbols(self.fonts, self.charset)
+
+    def _random(self, index: int) -> random.Random:
+        return random.Random(f"crnn-synth:{self.seed}:{index}")
+
+    def _plan(self, rng: random.Random) -> Plan:
+        config = self.config
+        category = rng.choices(self._categories, weights=self._category_weights)[0]
+        family = self._families[category][rng.randrange(len(self._families[category]))]
+        font = family[rng.randrange(len(family))]
+        text = self.text_source.text(rng, font.allowed)
+        size = max(8, round(config.height * rng.uniform(*config.text_height_range)))
+        spacing = rng.uniform(*config.spacing_range) * size if rng.random() < config.p_spacing else 0.0
+        fake_bold = max(1, round(size * 0.025)) if rng.random() < config.p_fake_bold else 0
+        return Plan(text, label_for(text, self.charset), font, size, spacing, fake_bold)
+
+    def plan(self, index: int) -> Plan:
+        """The text, font and size of sample ``index``, without drawing it."""
+        return self._plan(self._random(index))
+
+    def estimated_width(self, index: int) -> int:
+        """Roughly the width of sample ``index`` at ``config.height`` (from font metrics; no rendering)."""
+        plan = self.plan(index)
+        check = plan.font.check
+        advance = sum(check.advances.get(char, 0.5) for char in plan.text) + plan.spacing / plan.size * len(plan.text)
+        ink_height = 0.88 * (check.ascent + check.descent)  # a word's ink and margins, on average
+        return max(4, round(self.config.height * (advance + 0.2) / max(ink_height, 0.3)))
+
+    def sample_info(self, index: int) -> SynthSample:
+        rng = self._random(index)
+        plan = self._plan(rng)
+        np_rng = np.random.default_rng(rng.getrandbits(64))
+        image = render(plan, rng, np_rng, self.config)
+        return SynthSample(image, plan.label, plan.text, plan.font, plan.size)
+
+    def sample(self, index: int) -> tuple[Image.Image, str]:
+        """The RGB image (height ``config.height``) and label of sample ``index``."""
+        info = self.sample_info(index)
+        return info.image, info.label
+
+
+def encode_image(image: Image.Image, image_format: str = "jpeg") -> bytes:
+    buffer = io.BytesIO()
+    if image_format == "png":
+        image.save(buffer, format="PNG", compress_level=1)
+    else:
+        image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    return buffer.getvalue()
+
+
+class SynthDataset:
+    """Samples ``start .. start + length - 1`` of a generator, as a map-style dataset.
+
+    ``image_format`` ``"jpeg"``/``"png"`` gives encoded bytes (like an LMDB source); ``None`` gives the
+    PIL image itself (cheaper when training on the fly). Make a new one per epoch with another
+    ``start`` for fresh images every epoch.
+    """
+
+    def __init__(
+        self, generator: SynthGenerator, length: int, start: int = 0, image_format: str | None = "jpeg"
+    ) -> None:
+        if length < 0 or start < 0:
+            raise ValueError(f"length and start must be >= 0, got {length} and {start}")
+        if image_format is not None and image_format not in IMAGE_FORMATS:
+            raise ValueError(f"image_format must be one of {', '.join(IMAGE_FORMATS)} or None, got {image_format!r}")
+        self.generator = generator
+        self.length = length
+        self.start = start
+        self.image_format = image_format
+        self.path = Path(f"synthetic-seed{generator.seed}")
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> tuple[bytes | Image.Image, str]:
+        if not 0 <= index < self.length:
+            raise IndexError(f"sample {index} out of range for {self.length} synthetic samples")
+        image, label = self.generator.sample(self.start + index)
+        return (encode_image(image, self.image_format) if self.image_format else image), label
+
+    def estimated_width(self, index: int) -> int:
+        return self.generator.estimated_width(self.start + index)
+
+    def sizes(self) -> list[tuple[int, int]]:
+        """Estimated (width, height) of every sample, for width bucketing (about 0.1 ms each)."""
+        height = self.generator.config.height
+        return [(self.estimated_width(index), height) for index in range(self.length)]

@@ -1,0 +1,261 @@
+"""Synthetic data: determinism, font coverage, truthful labels, the LMDB it writes, and its config."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fontTools.ttLib import TTFont
+from PIL import Image, ImageFont
+
+from crnn_ctc.charset import Charset
+from crnn_ctc.data.lmdb_store import LmdbDataset
+from crnn_ctc.data.readers import open_source
+from crnn_ctc.errors import ConfigError, DatasetError
+from crnn_ctc.synth import (
+    FontWarning,
+    SelectedFont,
+    SynthConfig,
+    SynthDataset,
+    SynthGenerator,
+    find_fonts,
+    preset,
+    select_fonts,
+)
+from crnn_ctc.synth.command import add_synth_command
+from crnn_ctc.synth.fonts import FontError, FontFace, label_for, scan_font_dir, uncovered_symbols
+from crnn_ctc.synth.text import TextSource, WordList, load_words
+from crnn_ctc.synth.write import GRID_NAME, write_synth_dataset
+
+# A handful of installed families of different kinds (`make fonts`), including an all-capitals one.
+TEST_FAMILIES = ("DejaVu Sans", "DejaVu Serif", "Liberation Mono", "Pacifico", "Bebas Neue", "Oswald", "Comic Neue")
+WORDS = WordList.weighted(["hello", "world", "street", "coffee", "Road", "open", "x"], [5, 4, 3, 2, 2, 1, 1], 0.5)
+
+
+@pytest.fixture(scope="module")
+def font_faces() -> list[FontFace]:
+    try:
+        faces = find_fonts()
+    except FontError as error:
+        pytest.skip(f"no fonts installed ({error}); run `make fonts`")
+    chosen = [face for face in faces if face.family in TEST_FAMILIES]
+    chosen = [face for face in chosen if "Italic" not in face.style and "Bold" not in face.style][:12]
+    if not chosen:  # a machine with fonts but not ours: take the first few
+        chosen = faces[:6]
+    return chosen
+
+
+@pytest.fixture(scope="module")
+def font_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("font-cache")
+
+
+@pytest.fixture(scope="module")
+def printable_fonts(font_faces: list[FontFace], font_cache: Path) -> list[SelectedFont]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FontWarning)  # all-caps fonts draw too little of "printable"
+        return select_fonts(font_faces, Charset.preset("printable"), cache_dir=font_cache)
+
+
+def make_generator(
+    fonts: list[SelectedFont], charset: str = "printable", seed: int = 7, **changes: object
+) -> SynthGenerator:
+    return SynthGenerator(SynthConfig().with_changes(**changes), Charset.preset(charset), fonts, WORDS, seed=seed)
+
+
+def image_bytes(image: Image.Image) -> bytes:
+    return image.tobytes() + repr(image.size).encode()
+
+
+# -- config -------------------------------------------------------------------------------------------
+def test_config_rejects_bad_probabilities_ranges_and_weights() -> None:
+    with pytest.raises(ConfigError, match="p_blur"):
+        SynthConfig(p_blur=1.5)
+    with pytest.raises(ConfigError, match="blur_range"):
+        SynthConfig(blur_range=(2.0, 1.0))
+    with pytest.raises(ConfigError, match="text_mix"):
+        SynthConfig(text_mix={"word": 1.0, "poem": 1.0})
+    with pytest.raises(ConfigError, match="font_mix"):
+        SynthConfig(font_mix={"serif": 0.0})
+    with pytest.raises(ConfigError, match="unknown synth preset"):
+        preset("shiny")
+
+
+def test_config_round_trips_through_json(tmp_path: Path) -> None:
+    config = preset("heavy")
+    assert SynthConfig.from_dict(config.to_dict()) == config
+    path = tmp_path / "synth.json"
+    path.write_text('{"preset": "clean", "p_blur": 0.5, "blur_range": [0.2, 0.4]}', encoding="utf-8")
+    loaded = SynthConfig.from_file(path)
+    assert loaded.p_blur == 0.5 and loaded.blur_range == (0.2, 0.4) and loaded.p_noise == 0.0
+    path.write_text('{"p_wobble": 0.5}', encoding="utf-8")
+    with pytest.raises(ConfigError, match="p_wobble"):
+        SynthConfig.from_file(path)
+
+
+# -- fonts ---------------------------------------------------------------------------------------------
+def test_every_printable_symbol_is_drawn_by_some_selected_font(printable_fonts: list[SelectedFont]) -> None:
+    charset = Charset.preset("printable")
+    assert printable_fonts, "no test font passed the check"
+    assert uncovered_symbols(printable_fonts, charset) == []
+    for font in printable_fonts:  # what a font may draw is in its cmap and has ink
+        cmap = TTFont(font.face.path, lazy=True).getBestCmap()
+        rendered = ImageFont.truetype(font.face.path, 40)
+        for char in font.allowed:
+            assert ord(char) in cmap, (font.face.path, char)
+            assert char == " " or rendered.getbbox(char)[2] > rendered.getbbox(char)[0], (font.face.path, char)
+
+
+def test_all_capitals_font_never_draws_a_lowercase_label(font_faces: list[FontFace], font_cache: Path) -> None:
+    caps = [face for face in font_faces if face.family == "Bebas Neue"]
+    if not caps:
+        pytest.skip("Bebas Neue (Debian fonts-bebas-neue) is not installed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FontWarning)
+        case_sensitive = select_fonts(caps, Charset.preset("alnum"), cache_dir=font_cache)
+        lower_only = select_fonts(caps, Charset.preset("lower-alnum"), cache_dir=font_cache)
+    # Its "a" is a capital A: with both cases in the charset it may only draw capitals...
+    assert all(not char.islower() for font in case_sensitive for char in font.allowed)
+    # ...and with lowercase only, a drawn "A" is labelled "a", which is true.
+    assert lower_only and "A" in lower_only[0].allowed and label_for("ROAD", Charset.preset("lower-alnum")) == "road"
+
+
+def test_bad_font_file_is_skipped_with_a_warning(printable_fonts: list[SelectedFont], tmp_path: Path) -> None:
+    good = printable_fonts[0].face.path
+    shutil.copy(good, tmp_path / ("good" + Path(good).suffix))
+    (tmp_path / "broken.ttf").write_bytes(b"\x00\x01\x00\x00 this is not a font" * 20)
+    (tmp_path / "empty.otf").write_bytes(b"")
+    with pytest.warns(FontWarning) as caught:
+        kept = select_fonts(scan_font_dir(tmp_path), Charset.preset("lower-alnum"), cache_dir=tmp_path / "cache")
+    messages = " ".join(str(warning.message) for warning in caught)
+    assert "broken.ttf" in messages and "empty.otf" in messages
+    assert [Path(font.face.path).stem for font in kept] == ["good"]
+
+
+# -- samples -------------------------------------------------------------------------------------------
+def test_samples_are_deterministic_per_seed_and_index(printable_fonts: list[SelectedFont]) -> None:
+    first, second = make_generator(printable_fonts), make_generator(printable_fonts)
+    forward = [image_bytes(first.sample(i)[0]) for i in range(6)]
+    backward = [image_bytes(second.sample(i)[0]) for i in reversed(range(6))][::-1]
+    assert forward == backward
+    assert [first.sample(i)[1] for i in range(6)] == [second.sample(i)[1] for i in range(6)]
+    other_seed = make_generator(printable_fonts, seed=8)
+    assert [image_bytes(other_seed.sample(i)[0]) for i in range(6)] != forward
+
+
+def test_labels_match_the_glyphs_drawn(printable_fonts: list[SelectedFont], font_cache: Path) -> None:
+    for charset_name in ("printable", "lower-alnum"):
+        charset = Charset.preset(charset_name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FontWarning)
+            fonts = select_fonts([font.face for font in printable_fonts], charset, cache_dir=font_cache)
+        generator = make_generator(fonts, charset_name)
+        for index in range(40):
+            sample = generator.sample_info(index)
+            assert sample.label and sample.label == label_for(sample.text, charset)
+            assert charset.unknown_symbols(sample.label) == []
+            cmap = TTFont(sample.font.face.path, lazy=True).getBestCmap()
+            font = ImageFont.truetype(sample.font.face.path, sample.size)
+            for char in sample.text:  # render, then check: every character has a glyph with ink
+                assert char in sample.font.allowed and ord(char) in cmap
+                left, top, right, bottom = font.getbbox(char)
+                assert char == " " or (right > left and bottom > top), (sample.font.face.path, char)
+            assert sample.image.mode == "RGB" and sample.image.height == 32
+
+
+def test_tight_crop_keeps_every_glyph(printable_fonts: list[SelectedFont]) -> None:
+    # No background, no margins: ink must reach the image's edges but never be cut by them.
+    clean = {name: 0.0 for name in SynthConfig.__dataclass_fields__ if name.startswith("p_")}
+    generator = make_generator(printable_fonts, **clean)
+    for index in range(20):
+        sample = generator.sample_info(index)
+        gray = np.asarray(sample.image.convert("L"), dtype=np.int16)
+        values, counts = np.unique(gray, return_counts=True)
+        ink = np.abs(gray - values[counts.argmax()]) > 60  # the flat background is the commonest grey
+        columns = np.flatnonzero(ink.any(axis=0))
+        assert columns.size and columns[0] <= 4 and columns[-1] >= sample.image.width - 5, sample.text
+
+
+def test_text_uses_only_what_the_font_draws() -> None:
+    source = TextSource(SynthConfig(), WORDS)
+    allowed = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+    import random
+
+    rng = random.Random(3)
+    texts = [source.text(rng, allowed) for _ in range(300)]
+    assert all(text and set(text) <= allowed for text in texts)
+    assert any(text.isdigit() for text in texts) and any(text.isalpha() for text in texts)
+
+
+def test_word_file_with_counts_and_errors(tmp_path: Path) -> None:
+    good = tmp_path / "words.txt"
+    good.write_text("# comment\ncoffee 10\ntea\t1\n", encoding="utf-8")
+    assert load_words(good, 100, 1.0).words == ("coffee", "tea")
+    bad = tmp_path / "bad.txt"
+    bad.write_text("coffee 10\ntea lots\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"bad.txt:2"):
+        load_words(bad, 100, 1.0)
+
+
+def test_dataset_is_map_style_with_estimated_sizes(printable_fonts: list[SelectedFont]) -> None:
+    generator = make_generator(printable_fonts)
+    dataset = SynthDataset(generator, 12, start=100)
+    data, label = dataset[3]
+    assert isinstance(data, bytes) and label == generator.sample(103)[1]
+    with Image.open(io.BytesIO(data)) as image:
+        actual = image.size
+    assert actual[1] == 32
+    estimates = [width for width, _ in dataset.sizes()]
+    actual_widths = [generator.sample(100 + i)[0].width for i in range(12)]
+    ratios = np.array(estimates) / np.array(actual_widths)
+    assert np.median(ratios) == pytest.approx(1.0, abs=0.5)
+    with pytest.raises(IndexError):
+        dataset[12]
+
+
+# -- the LMDB ------------------------------------------------------------------------------------------
+def test_written_lmdb_is_readable_and_the_same_for_any_worker_count(
+    printable_fonts: list[SelectedFont], tmp_path: Path
+) -> None:
+    generator = make_generator(printable_fonts)
+    one = write_synth_dataset(generator, tmp_path / "one", 140, workers=1, grid_count=8)
+    write_synth_dataset(generator, tmp_path / "two", 140, workers=2, grid_count=8)
+    first, second = LmdbDataset(tmp_path / "one"), LmdbDataset(tmp_path / "two")
+    assert len(first) == len(second) == one.count == 140
+    assert all(first[i] == second[i] for i in range(140))
+    assert first.meta["charset"] == list(Charset.preset("printable").symbols)
+    source = open_source(tmp_path / "one")
+    data, label = source[5]
+    assert label == generator.sample(5)[1]
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.height == 32 and (image.width, image.height) == source.sizes()[5]
+    assert (tmp_path / "one" / GRID_NAME).is_file() and (tmp_path / "one" / "synth.json").is_file()
+    with pytest.raises(DatasetError, match="--overwrite"):
+        write_synth_dataset(generator, tmp_path / "one", 10)
+    assert not list(tmp_path.glob(".one.partial-*"))
+
+
+def test_synth_command_writes_a_dataset(
+    printable_fonts: list[SelectedFont], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fonts_dir = tmp_path / "fonts"
+    fonts_dir.mkdir()
+    for font in printable_fonts[:3]:
+        (fonts_dir / Path(font.face.path).name).symlink_to(font.face.path)
+    words = tmp_path / "words.txt"
+    words.write_text("alpha\nbeta\ngamma\n", encoding="utf-8")
+    parser = argparse.ArgumentParser(prog="crnn")
+    add_synth_command(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(
+        ["synth", "--count", "20", "--out", str(tmp_path / "out"), "--fonts", str(fonts_dir), "--words", str(words),
+         "--height", "24", "--workers", "1", "--seed", "3", "--no-progress"]
+    )  # fmt: skip
+    assert args.handler(args) == 0
+    assert "wrote 20 synthetic images (height 24, seed 3)" in capsys.readouterr().out
+    dataset = LmdbDataset(tmp_path / "out")
+    assert len(dataset) == 20 and all(height == 24 for _, height in dataset.sizes())
