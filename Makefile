@@ -6,7 +6,7 @@ TORCH_VERSION := 2.13.0
 # Tests and benchmarks run single-threaded: on a shared machine more threads mostly add jitter.
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: install test test-fast lint bench clean fonts fonts-md bench-synth
+.PHONY: install test test-fast lint bench clean fonts fonts-md bench-synth demo pretrained
 
 install: $(VENV)/.installed fonts
 
@@ -32,6 +32,14 @@ lint: install
 
 bench: install
 	$(TEST_ENV) $(BIN)/python benchmarks/model_cost.py
+
+# The first command of the README: the bundled model on the bundled samples.
+demo: install
+	$(BIN)/crnn predict src/crnn_ctc/assets/samples/
+
+# Re-train the bundled model (docs/model_card.md); RESUME=1 continues an interrupted run.
+pretrained: install
+	bash scripts/train_pretrained.sh
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache .mypy_cache

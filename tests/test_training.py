@@ -201,3 +201,22 @@ def test_bad_options_are_refused(tmp_path) -> None:
     assert main(["train", "--model_dir", str(tmp_path / "m")]) == 2
     assert main(["train", "--resume", "--model_dir", str(tmp_path / "none")]) == 2
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_sigterm_to_the_whole_process_group_checkpoints_and_stops_cleanly(samples64, tmp_path) -> None:
+    """A kill of the run and its data workers (pkill, a job scheduler) still saves where it was."""
+    command = [*_train_command(tmp_path / "term", samples64), "--workers", "1", "--max-steps", "100000"]
+    process = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    checkpoint = tmp_path / "term" / "checkpoints" / "last.pt"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    os.killpg(process.pid, signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr[-2000:]
+    assert "interrupted (resume with --resume)" in stdout
+    step = torch.load(checkpoint, weights_only=True)["step"]
+    assert step > 5
+    load_bundle(tmp_path / "term" / "model.safetensors")

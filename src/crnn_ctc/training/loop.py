@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import math
 import re
+import signal
 import time
 import warnings
 from collections import Counter
@@ -47,6 +48,12 @@ class TrainResult:
     stopped: str
     skipped_steps: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
+
+
+def _ignore_interrupts(worker_id: int) -> None:
+    """Data workers leave Ctrl-C and kills to the main process, which checkpoints, then stops them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _schedule(config: TrainConfig, total_steps: int) -> Callable[[int], float]:
@@ -331,7 +338,7 @@ class Trainer:
                 batches = self.plan.batches(self.epoch)[self.batch_in_epoch :]
                 loader: torch.utils.data.DataLoader[Sample] = torch.utils.data.DataLoader(
                     SourceMixture(self.train_sources), batch_sampler=batches, num_workers=self.config.workers,
-                    collate_fn=collate_for_training, persistent_workers=False,
+                    collate_fn=collate_for_training, persistent_workers=False, worker_init_fn=_ignore_interrupts,
                 )  # fmt: skip
                 for batch in loader:
                     loss = self._train_step(batch)
