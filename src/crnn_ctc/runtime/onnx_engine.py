@@ -1,0 +1,47 @@
+"""The ONNX Runtime engine: the exported graph on the CPU (or any provider ONNX Runtime has)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..bundle import METADATA_KEY
+from ..errors import ModelFileError
+
+
+class OnnxEngine:
+    name = "onnx"
+
+    def __init__(self, model: bytes | str | Path, threads: int | None = None) -> None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        source = model if isinstance(model, bytes) else str(model)
+        try:
+            self.session = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own exception types for damaged files
+            where = "the exported model" if isinstance(model, bytes) else str(model)
+            raise ModelFileError(f"{where}: ONNX Runtime cannot load it ({error})") from None
+
+    def description(self) -> dict[str, Any]:
+        """The crnn-ctc JSON config stored in the graph's metadata."""
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        if METADATA_KEY not in metadata:
+            raise ModelFileError("an ONNX model, but not one exported by crnn-ctc (no config in its metadata)")
+        try:
+            description: dict[str, Any] = json.loads(metadata[METADATA_KEY])
+        except json.JSONDecodeError as error:
+            raise ModelFileError(f"the ONNX model's config is malformed: {error}") from None
+        return description
+
+    def run(self, batch: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        log_probs, lengths = self.session.run(
+            None, {"images": np.ascontiguousarray(batch, dtype=np.float32), "widths": widths.astype(np.int64)}
+        )
+        return log_probs, lengths

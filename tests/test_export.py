@@ -1,0 +1,66 @@
+"""ONNX export: dynamic batch and width, config in the metadata, parity enforced."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from crnn_ctc.bundle import METADATA_KEY, load_bundle, new_bundle
+from crnn_ctc.charset import Charset
+from crnn_ctc.export import ExportError, export_onnx, parity_check
+from crnn_ctc.runtime.onnx_engine import OnnxEngine
+from crnn_ctc.runtime.torch_engine import TorchEngine
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, model_path):
+    out = tmp_path_factory.mktemp("onnx") / "model.onnx"
+    path, worst = export_onnx(load_bundle(model_path), out)
+    assert worst < 1e-4
+    return path
+
+
+def test_graph_has_native_lstm_and_the_config(exported, model_path) -> None:
+    graph = onnx.load(str(exported))
+    assert "LSTM" in {node.op_type for node in graph.graph.node}
+    description = json.loads({p.key: p.value for p in graph.metadata_props}[METADATA_KEY])
+    assert description == json.loads(json.dumps(load_bundle(model_path).describe()))
+    assert OnnxEngine(exported).description()["charset"] == description["charset"]
+
+
+def test_every_width_and_batch_matches_pytorch(exported, model_path) -> None:
+    bundle = load_bundle(model_path)
+    torch_engine, onnx_engine = TorchEngine(bundle.model, "cpu"), OnnxEngine(exported, threads=1)
+    generator = np.random.default_rng(1)
+    for width, batch in [(16, 1), (37, 4), (123, 2), (800, 3)]:
+        images = generator.standard_normal((batch, 1, 32, width)).astype(np.float32)
+        widths = np.array([width] + [int(w) for w in generator.integers(16, width + 1, batch - 1)], dtype=np.int64)
+        expected, expected_lengths = torch_engine.run(images, widths)
+        got, lengths = onnx_engine.run(images, widths)
+        np.testing.assert_array_equal(lengths, expected_lengths)
+        for row, length in enumerate(lengths):
+            np.testing.assert_allclose(got[row, :length], expected[row, :length], atol=1e-4)
+
+
+def test_parity_check_rejects_a_graph_that_differs(exported, model_path) -> None:
+    bundle = load_bundle(model_path)
+    with torch.no_grad():
+        bundle.model.rnn[1].projection.bias[1] += 5.0  # the PyTorch model no longer matches the graph
+    with pytest.raises(ExportError, match="differ"):
+        parity_check(bundle, exported.read_bytes())
+
+
+def test_damaged_onnx_file_is_refused(tmp_path) -> None:
+    from crnn_ctc.errors import ModelFileError
+
+    (tmp_path / "bad.onnx").write_bytes(b"not onnx at all")
+    with pytest.raises(ModelFileError, match=r"bad\.onnx"):
+        OnnxEngine(tmp_path / "bad.onnx")
+
+
+def test_vgg_exports_too(tmp_path) -> None:
+    bundle = new_bundle("vgg", Charset.preset("lower-alnum"), seed=0)
+    _, worst = export_onnx(bundle, tmp_path / "vgg.onnx")
+    assert worst < 1e-4
