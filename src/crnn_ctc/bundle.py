@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from safetensors.torch import save as safetensors_bytes
 from ._version import __version__
 from .charset import Charset
 from .errors import CharsetError, ConfigError, ModelFileError
+from .files import atomic_file
 from .model import CRNN, ModelConfig, build_model
 from .preprocess import PreprocessConfig
 
@@ -87,17 +86,8 @@ def save_bundle(bundle: ModelBundle, path: str | Path) -> Path:
     description = {**bundle.describe(), "provenance": provenance}
     tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in bundle.model.state_dict().items()}
     payload = safetensors_bytes(tensors, metadata={METADATA_KEY: json.dumps(description, ensure_ascii=False)})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(payload)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as file:
+        file.write(payload)
     bundle.path = path
     return path
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import torch
 
 from .bundle import METADATA_KEY, ModelBundle
 from .errors import CrnnError
+from .files import atomic_file
 from .model import CRNN
 
 DEFAULT_OPSET = 17
@@ -55,7 +54,7 @@ def onnx_bytes(bundle: ModelBundle, opset: int = DEFAULT_OPSET) -> bytes:
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(
-            wrapper, (images, widths), buffer, dynamo=False, opset_version=opset,
+            wrapper, (images, widths), buffer, dynamo=False, opset_version=opset,  # type: ignore[arg-type]
             input_names=["images", "widths"], output_names=["log_probs", "lengths"],
             dynamic_axes={"images": {0: "batch", 3: "width"}, "widths": {0: "batch"},
                           "log_probs": {0: "batch", 1: "steps"}, "lengths": {0: "batch"}},
@@ -100,13 +99,6 @@ def export_onnx(bundle: ModelBundle, out: str | Path, opset: int = DEFAULT_OPSET
     data = onnx_bytes(bundle, opset)
     worst = parity_check(bundle, data)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.replace(temporary, out)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_file(out) as file:
+        file.write(data)
     return out, worst

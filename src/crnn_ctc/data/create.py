@@ -12,7 +12,6 @@ import io
 import json
 import multiprocessing
 import os
-import shutil
 import signal
 import time
 from collections import Counter
@@ -25,6 +24,7 @@ from PIL import Image
 
 from ..charset import Charset, normalize_text, required_steps
 from ..errors import DatasetError, ImageError
+from ..files import refuse_existing, staged_directory
 from ..model import ModelConfig
 from ..preprocess import PreprocessConfig, load_image
 from .annotations import Annotation, read_annotations
@@ -181,26 +181,6 @@ def _check_labels(
     return kept
 
 
-def _clean_stale_partials(data_dir: Path) -> None:
-    for stale in data_dir.parent.glob(f".{data_dir.name}.partial-*"):
-        pid = stale.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            shutil.rmtree(stale, ignore_errors=True)
-
-
-def _install(partial: Path, data_dir: Path, overwrite: bool) -> None:
-    """Move the finished partial folder into place; an old dataset goes only once the new one is there."""
-    if data_dir.exists():
-        if not overwrite and any(data_dir.iterdir()):
-            raise DatasetError(f"{data_dir} appeared while converting; nothing was replaced")
-        old = data_dir.parent / f".{data_dir.name}.old-{os.getpid()}"
-        data_dir.rename(old)
-        partial.rename(data_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        partial.rename(data_dir)
-
-
 def create_dataset(config: CreateConfig, progress: bool = True) -> CreateSummary:
     """Convert, check, split and write; return the summary (also saved as ``summary.json``)."""
     from tqdm import tqdm
@@ -208,8 +188,7 @@ def create_dataset(config: CreateConfig, progress: bool = True) -> CreateSummary
     started = time.perf_counter()
     charset = Charset.resolve(config.charset)
     data_dir = config.data_dir
-    if data_dir.exists() and (not data_dir.is_dir() or any(data_dir.iterdir())) and not config.overwrite:
-        raise DatasetError(f"{data_dir} already exists and is not empty; pass --overwrite to replace it")
+    refuse_existing(data_dir, config.overwrite)
     if not config.image_dir.is_dir():
         raise DatasetError(f"{config.image_dir}: no such image directory")
     annotations, bad_lines, anno_format = read_annotations(config.anno_file, config.anno_format)
@@ -235,12 +214,7 @@ def create_dataset(config: CreateConfig, progress: bool = True) -> CreateSummary
         for slot in order
     ]  # fmt: skip
 
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
-    _clean_stale_partials(data_dir)
-    partial = data_dir.parent / f".{data_dir.name}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
-    try:
+    with staged_directory(data_dir, config.overwrite) as partial:
         writers = _open_writers(partial, config.store_format)
         assigner = SplitAssigner(config.validation_split_fraction)
         with tqdm(total=len(tasks), unit="img", disable=not progress, desc="converting") as bar:
@@ -260,10 +234,6 @@ def create_dataset(config: CreateConfig, progress: bool = True) -> CreateSummary
         charset.write_char_map(partial / "char_map.json")
         _write_rejected(partial / "rejected.tsv", rejected_rows)
         (partial / "summary.json").write_text(json.dumps(asdict(summary), indent=1) + "\n", encoding="utf-8")
-        _install(partial, data_dir, config.overwrite)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     return summary
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from ..data.inspect import sample_grid
 from ..data.lmdb_store import LmdbWriter
 from ..data.readers import SampleSource
 from ..errors import DatasetError
+from ..files import refuse_existing, staged_directory
 from .generator import SynthDataset, SynthGenerator, encode_image
 
 GRID_NAME = "samples.png"
@@ -79,24 +79,6 @@ def _rendered(count: int, workers: int) -> Iterator[tuple[bytes, tuple[int, int]
             yield from rendered
 
 
-def _clean_stale_partials(out: Path) -> None:
-    for stale in out.parent.glob(f".{out.name}.partial-*"):
-        pid = stale.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            shutil.rmtree(stale, ignore_errors=True)
-
-
-def _install(partial: Path, out: Path) -> None:
-    """Move the finished folder into place; an old dataset goes only once the new one is there."""
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        out.rename(old)
-        partial.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        partial.rename(out)
-
-
 def write_synth_dataset(
     generator: SynthGenerator,
     out: str | Path,
@@ -114,18 +96,13 @@ def write_synth_dataset(
     out = Path(out)
     if count < 1:
         raise DatasetError(f"--count must be at least 1, got {count}")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise DatasetError(f"{out} already exists and is not empty; pass --overwrite to replace it")
+    refuse_existing(out, overwrite)
     workers = workers or os.cpu_count() or 1
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _clean_stale_partials(out)
-    partial = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
     summary = SynthSummary(
         out=str(out), count=count, seed=generator.seed, height=generator.config.height, fonts=len(generator.fonts),
         font_families=len({font.face.family for font in generator.fonts}), uncovered_symbols=generator.uncovered(),
     )  # fmt: skip
-    try:
+    with staged_directory(out, overwrite) as partial:
         writer = LmdbWriter(partial)
         _GENERATOR = generator
         try:
@@ -152,8 +129,4 @@ def write_synth_dataset(
         record = {**asdict(summary), "config": generator.config.to_dict(),
                   "fonts_used": sorted({font.face.path for font in generator.fonts})}  # fmt: skip
         (partial / SUMMARY_NAME).write_text(json.dumps(record, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-        _install(partial, out)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     return summary
