@@ -57,9 +57,8 @@ def test_tiny_model_overfits_64_samples_with_double_letters(samples64, tmp_path)
         model_dir=str(tmp_path / "run"), train=[str(samples64)], val=[str(samples64)], arch="tiny", batch_size=64,
         max_steps=350, lr=6e-3, schedule="constant", warmup_steps=20, val_every=50, workers=0,
     )  # fmt: skip
-    started = time.perf_counter()
+    # A fixed budget of 350 steps (about 50 s on one quiet core; timing itself is for benchmarks).
     result = train(config, progress=False)
-    assert time.perf_counter() - started < 120  # about 50 s on one quiet core
     assert result.best_accuracy == 1.0
     # Targets are never collapsed: the exported model reads repeated letters.
     recognizer = Recognizer.load(result.model_path, device="cpu")
