@@ -3,6 +3,7 @@
 from ._version import __version__
 from .api import Prediction, Recognizer
 from .charset import Charset
+from .decode import DecoderOptions
 from .errors import CharsetError, ConfigError, CrnnError, ImageError, ModelFileError
 from .preprocess import PreprocessConfig
 
@@ -11,6 +12,7 @@ __all__ = [
     "CharsetError",
     "ConfigError",
     "CrnnError",
+    "DecoderOptions",
     "ImageError",
     "ModelFileError",
     "Prediction",

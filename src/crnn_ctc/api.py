@@ -14,7 +14,7 @@ from PIL import Image
 
 from .bundle import ModelBundle, load_bundle, resolve_model_path
 from .charset import Charset
-from .decode import Decoder, make_decoder
+from .decode import Decoder, DecoderOptions, make_decoder
 from .errors import ImageError
 from .preprocess import DEFAULT_MAX_PIXELS, ImageInput, PreprocessConfig, collate, describe_source, preprocess
 from .runtime import Engine, create_engine, set_threads
@@ -26,13 +26,18 @@ _WINDOW_BATCHES = 4
 
 @dataclass(frozen=True)
 class Prediction:
-    """What the recognizer read in one image. ``error`` is set (and ``text`` empty) if it could not be read."""
+    """What the recognizer read in one image. ``error`` is set (and ``text`` empty) if it could not be read.
+
+    ``confidence`` is P(text | image) (docs/confidence.md); ``flagged`` is set when the lexicon decoder
+    found no lexicon word and returned the greedy text.
+    """
 
     text: str
     confidence: float
     char_probs: tuple[float, ...] = ()
     source: str = ""
     error: str | None = None
+    flagged: bool = False
 
     @property
     def ok(self) -> bool:
@@ -69,13 +74,18 @@ class Recognizer:
         device: str = "auto",
         threads: int | None = None,
         decoder: str = "greedy",
+        decoder_options: DecoderOptions | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> Recognizer:
-        """Load a model file (or the newest in ``model_dir``, or the bundled model when neither is given)."""
+        """Load a model file (or the newest in ``model_dir``, or the bundled model when neither is given).
+
+        ``decoder``: ``greedy``, ``beam`` or ``lexicon``; ``decoder_options`` sets beam width, lexicon,
+        per-image lexicons, maximum edit distance and allowed/blocked symbols (``DecoderOptions``).
+        """
         set_threads(threads)
         bundle = load_bundle(resolve_model_path(path, model_dir))
         engine = create_engine(bundle, backend, device)
-        return cls(bundle, engine, make_decoder(decoder, bundle.charset), max_pixels=max_pixels)
+        return cls(bundle, engine, make_decoder(decoder, bundle.charset, decoder_options), max_pixels=max_pixels)
 
     @property
     def charset(self) -> Charset:
@@ -137,6 +147,9 @@ class Recognizer:
             slots = order[start : start + batch_size]
             batch, widths = collate([arrays[slot] for slot in slots])
             log_probs, lengths = self.engine.run(batch, widths)
-            for slot, decoded in zip(slots, self.decoder.decode(log_probs, lengths), strict=True):
-                results[slot] = Prediction(decoded.text, decoded.confidence, decoded.char_probs, sources[slot])
+            decoded_batch = self.decoder.decode(log_probs, lengths, names=[sources[slot] for slot in slots])
+            for slot, decoded in zip(slots, decoded_batch, strict=True):
+                results[slot] = Prediction(
+                    decoded.text, decoded.confidence, decoded.char_probs, sources[slot], flagged=decoded.flagged
+                )
         return [result for result in results if result is not None]

@@ -21,6 +21,7 @@ from .errors import CrnnError
 
 if TYPE_CHECKING:
     from .api import Prediction
+    from .decode import DecoderOptions
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
@@ -43,7 +44,21 @@ def _add_runtime_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--backend", choices=BACKENDS, default="auto", help="inference engine (default: %(default)s)")
     group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
     group.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: the engine's own)")
-    group.add_argument("--decoder", choices=sorted(DECODERS), default="greedy", help="(default: %(default)s)")
+    group.add_argument(
+        "--decoder",
+        choices=DECODERS,
+        help="(default: lexicon when a lexicon is given, else greedy; docs/confidence.md)",
+    )
+    group.add_argument(
+        "--beam-width", type=int, default=10, metavar="K", help="beam search width (default: %(default)s)"
+    )
+    group.add_argument("--lexicon", metavar="FILE", help="read only words of FILE (one a line): the paper's search")
+    group.add_argument(
+        "--max-edit-distance", type=int, default=3, metavar="D",
+        help="lexicon words searched: within D edits of the greedy text (default: %(default)s, as in the paper)",
+    )  # fmt: skip
+    group.add_argument("--allow", metavar="CHARS", help="read only these symbols (every decoder)")
+    group.add_argument("--block", metavar="CHARS", help="never read these symbols (every decoder)")
     group.add_argument(
         "--batch-size",
         "--batch_size",
@@ -85,6 +100,11 @@ def _build_parser() -> argparse.ArgumentParser:
         help="text file naming one image per line (relative to --image_dir); a label after it is ignored",
     )
     predict.add_argument("--recursive", action="store_true", help="also look in sub-folders of folders")
+    predict.add_argument(
+        "--image-lexicons", metavar="TSV",
+        help="per-image lexicons, IMAGE<TAB>word,word,... a line (the IIIT5K/SVT form); they take precedence "
+        "over --lexicon",
+    )  # fmt: skip
     predict.add_argument("--format", choices=("tsv", "json", "seed"), default="tsv", help="(default: %(default)s)")
     predict.add_argument("--output", "-o", metavar="FILE", help="write results here instead of stdout")
     predict.add_argument(
@@ -303,7 +323,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     recognizer = Recognizer.load(
         args.model, model_dir=args.model_dir, backend=args.backend, device=args.device,
-        threads=args.threads, decoder=args.decoder,
+        threads=args.threads, decoder=_decoder_name(args), decoder_options=_decoder_options(args),
     )  # fmt: skip
     protocols = [args.protocol] + [p for p in ("lower-alnum", "alnum", "raw") if p != args.protocol]
     print(f"model: {recognizer.bundle.path}  protocol: {args.protocol} (also shown: word accuracy under the others)")
@@ -340,6 +360,21 @@ def _run_eval(args: argparse.Namespace) -> int:
 
 def _show_progress(flag: bool | None) -> bool:
     return sys.stderr.isatty() if flag is None else flag
+
+
+def _decoder_name(args: argparse.Namespace) -> str:
+    """``--decoder``, else ``lexicon`` when a lexicon is given, else ``greedy``."""
+    has_lexicon = args.lexicon or getattr(args, "image_lexicons", None)
+    return str(args.decoder or ("lexicon" if has_lexicon else "greedy"))
+
+
+def _decoder_options(args: argparse.Namespace) -> DecoderOptions:
+    from .decode import DecoderOptions
+
+    return DecoderOptions(
+        beam_width=args.beam_width, lexicon=args.lexicon, image_lexicons=getattr(args, "image_lexicons", None),
+        max_edit_distance=args.max_edit_distance, allow=args.allow, block=args.block,
+    )  # fmt: skip
 
 
 def _run_dataset_create(args: argparse.Namespace) -> int:
@@ -426,6 +461,8 @@ def _format_prediction(prediction: Prediction, name: str, output_format: str) ->
                 "text": prediction.text,
                 "confidence": round(prediction.confidence, 6),
                 "char_probs": [round(p, 6) for p in prediction.char_probs],
+                # Only a lexicon decoder flags (no lexicon word found); the key appears when it does.
+                **({"flagged": True} if prediction.flagged else {}),
             },
             ensure_ascii=False,
         )
@@ -453,7 +490,8 @@ def _run_predict(args: argparse.Namespace) -> int:
         backend=args.backend,
         device=args.device,
         threads=args.threads,
-        decoder=args.decoder,
+        decoder=_decoder_name(args),
+        decoder_options=_decoder_options(args),
     )
     failed = 0
     predictions = recognizer.iter_recognize(
