@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument("--speed-images", type=int, default=512)
     args = parser.parse_args()
     recognizer = Recognizer.load(args.model, device="cpu")
-    print(f"model: {recognizer.bundle.path} ({recognizer.bundle.config.arch}, {len(recognizer.charset)} symbols)\n")
+    print(f"model: {recognizer.info.path} ({recognizer.info.config.arch}, {len(recognizer.charset)} symbols)\n")
     real = open_source(args.real)
     sources = [(f"real: {args.real}", real), ("held-out synthetic", held_out_synthetic(recognizer, args.synthetic))]
     print("| data | samples | word acc. lower-alnum | word acc. case-sensitive | word acc. raw | CER lower-alnum |")

@@ -64,3 +64,54 @@ def test_vgg_exports_too(tmp_path) -> None:
     bundle = new_bundle("vgg", Charset.preset("lower-alnum"), seed=0)
     _, worst = export_onnx(bundle, tmp_path / "vgg.onnx")
     assert worst < 1e-4
+
+
+def _generated_images(count: int) -> list:
+    import random
+
+    from conftest import render_word
+
+    generator = random.Random(5)
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    return [
+        render_word("".join(generator.choice(alphabet) for _ in range(generator.randint(1, 12))), scale=1 + i % 3)
+        for i in range(count)
+    ]
+
+
+def test_backends_agree_on_hundreds_of_images(model_path, monkeypatch, tmp_path) -> None:
+    from crnn_ctc import Recognizer
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    images = _generated_images(240)
+    by_torch = Recognizer.load(model_path, backend="torch", device="cpu").recognize(images, batch_size=32)
+    onnx_recognizer = Recognizer.load(model_path, backend="onnx", threads=1)
+    assert onnx_recognizer.engine.name == "onnx"
+    by_onnx = onnx_recognizer.recognize(images, batch_size=32)
+    assert [p.text for p in by_onnx] == [p.text for p in by_torch]
+    for a, b in zip(by_onnx, by_torch, strict=True):
+        assert abs(a.confidence - b.confidence) < 1e-4
+    assert list((tmp_path / "crnn-ctc" / "onnx").glob("*.onnx"))  # the export is cached for the next load
+    assert Recognizer.load(model_path, threads=1).engine.name == "onnx"  # auto prefers ONNX Runtime on the CPU
+
+
+def test_the_onnx_file_alone_recognizes_text(exported, model_path, word_images, capsys) -> None:
+    from crnn_ctc import Recognizer
+    from crnn_ctc.cli import main
+
+    alone = Recognizer.load(exported)
+    assert alone.bundle is None and alone.info.path == exported
+    expected = [p.text for p in Recognizer.load(model_path, backend="torch").recognize(word_images)]
+    assert [p.text for p in alone.recognize(word_images)] == expected
+    assert main(["predict", "--model", str(exported), *map(str, word_images)]) == 0
+    assert [line.split("\t")[1] for line in capsys.readouterr().out.splitlines()] == expected
+    assert main(["predict", "--model", str(exported), "--backend", "torch", str(word_images[0])]) == 2
+    assert "ONNX model" in capsys.readouterr().err
+
+
+def test_crnn_export_command(model_path, tmp_path, capsys) -> None:
+    from crnn_ctc.cli import main
+
+    assert main(["export", "--model", str(model_path), "--out", str(tmp_path / "m.onnx")]) == 0
+    assert "parity with PyTorch" in capsys.readouterr().out
+    assert OnnxEngine(tmp_path / "m.onnx").description()["model"]["arch"] == "small"

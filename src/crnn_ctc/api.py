@@ -12,12 +12,12 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from .bundle import ModelBundle, load_bundle, resolve_model_path
+from .bundle import ModelBundle, ModelInfo, load_bundle, model_info, resolve_model_path
 from .charset import Charset
 from .decode import Decoder, DecoderOptions, make_decoder
 from .errors import ImageError
 from .preprocess import DEFAULT_MAX_PIXELS, ImageInput, PreprocessConfig, collate, describe_source, preprocess
-from .runtime import Engine, create_engine, set_threads
+from .runtime import Engine, OnnxEngine, create_engine, set_threads
 
 # Images preprocessed ahead of the network, in batches: sorting this window by width keeps
 # padding small while memory stays bounded for any number of inputs.
@@ -53,13 +53,15 @@ class Recognizer:
 
     def __init__(
         self,
-        bundle: ModelBundle,
+        model: ModelBundle | ModelInfo,
         engine: Engine,
         decoder: Decoder,
         *,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
-        self.bundle = bundle
+        """``model``: the loaded bundle, or only its ``ModelInfo`` (an ``.onnx`` file has no PyTorch model)."""
+        self.bundle = model if isinstance(model, ModelBundle) else None
+        self.info = model.info if isinstance(model, ModelBundle) else model
         self.engine = engine
         self.decoder = decoder
         self.max_pixels = max_pixels
@@ -83,17 +85,26 @@ class Recognizer:
         per-image lexicons, maximum edit distance and allowed/blocked symbols (``DecoderOptions``).
         """
         set_threads(threads)
-        bundle = load_bundle(resolve_model_path(path, model_dir))
-        engine = create_engine(bundle, backend, device)
-        return cls(bundle, engine, make_decoder(decoder, bundle.charset, decoder_options), max_pixels=max_pixels)
+        model_path = resolve_model_path(path, model_dir)
+        model: ModelBundle | ModelInfo
+        engine: Engine
+        if model_path.suffix == ".onnx":  # an exported file carries its config: no PyTorch model needed
+            if backend == "torch":
+                raise ValueError(f"{model_path} is an ONNX model: use --backend onnx (or auto)")
+            onnx_engine = OnnxEngine(model_path, threads=threads)
+            model, engine = model_info(onnx_engine.description(), model_path), onnx_engine
+        else:
+            model = load_bundle(model_path)
+            engine = create_engine(model, backend, device, threads)
+        return cls(model, engine, make_decoder(decoder, model.charset, decoder_options), max_pixels=max_pixels)
 
     @property
     def charset(self) -> Charset:
-        return self.bundle.charset
+        return self.info.charset
 
     @property
     def preprocess_config(self) -> PreprocessConfig:
-        return self.bundle.preprocess
+        return self.info.preprocess
 
     def recognize(self, images: ImageInput | Iterable[ImageInput], batch_size: int = 32) -> list[Prediction]:
         """Predictions for ``images`` (one image or many), in order. A bad image raises ``ImageError``."""
@@ -136,7 +147,7 @@ class Recognizer:
             source = name or describe_source(image, next(counter))
             sources.append(source)
             try:
-                arrays[slot] = preprocess(image, self.bundle.preprocess, name=source, max_pixels=self.max_pixels)
+                arrays[slot] = preprocess(image, self.info.preprocess, name=source, max_pixels=self.max_pixels)
             except ImageError as error:
                 if errors == "raise":
                     raise

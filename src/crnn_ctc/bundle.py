@@ -46,6 +46,10 @@ class ModelBundle:
     def config(self) -> ModelConfig:
         return self.model.config
 
+    @property
+    def info(self) -> ModelInfo:
+        return ModelInfo(self.config, self.charset, self.preprocess, self.provenance, self.path)
+
     def describe(self) -> dict[str, Any]:
         """The JSON config stored in the file (and shown by ``crnn info``)."""
         return {
@@ -123,10 +127,19 @@ def read_description(path: str | Path) -> dict[str, Any]:
     return description
 
 
-def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> ModelBundle:
-    """Load a model file; any problem with it raises ``ModelFileError`` saying what is wrong."""
-    path = _existing_file(path)
-    description = read_description(path)
+@dataclass
+class ModelInfo:
+    """What a model file says about its model, without the weights (all an ONNX engine needs)."""
+
+    config: ModelConfig
+    charset: Charset
+    preprocess: PreprocessConfig
+    provenance: dict[str, Any]
+    path: Path | None
+
+
+def model_info(description: dict[str, Any], path: Path | None) -> ModelInfo:
+    """Validate a model file's JSON config; any problem raises ``ModelFileError`` naming the file."""
     try:
         config = ModelConfig.from_dict(description["model"])
         charset = Charset(description["charset"])
@@ -136,6 +149,14 @@ def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> Mode
         raise ModelFileError(f"{path}: the model's config lacks {error.args[0]!r}") from None
     except (ConfigError, CharsetError, TypeError) as error:
         raise ModelFileError(f"{path}: invalid model config: {error}") from None
+    return ModelInfo(config, charset, preprocess, dict(description.get("provenance") or {}), path)
+
+
+def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> ModelBundle:
+    """Load a model file; any problem with it raises ``ModelFileError`` saying what is wrong."""
+    path = _existing_file(path)
+    info = model_info(read_description(path), path)
+    config = info.config
     model = build_model(config)
     try:
         with safe_open(str(path), framework="pt", device=str(device)) as file:
@@ -151,8 +172,7 @@ def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> Mode
             + " ".join(line.strip() for line in summary[:4])
         ) from None
     model.to(device).eval()
-    provenance = description.get("provenance") or {}
-    return ModelBundle(model, charset, preprocess, dict(provenance), path)
+    return ModelBundle(model, info.charset, info.preprocess, info.provenance, path)
 
 
 def find_model_file(model_dir: str | Path) -> Path:
