@@ -121,6 +121,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_train_command(commands)
     _add_synth_command(commands)
     _add_export_command(commands)
+    _add_bench_command(commands)
     _add_eval_command(commands)
 
     info = commands.add_parser("info", help="describe a model file", description="Print a model file's config.")
@@ -188,6 +189,51 @@ def _add_dataset_commands(commands: argparse._SubParsersAction) -> None:
     download.add_argument("--sha256", help="expected SHA-256 of the archive")
     download.add_argument("--md5", help="expected MD5 of the archive")
     download.set_defaults(handler=_run_dataset_download)
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive whole numbers, got {text!r}")
+    return values
+
+
+def _add_bench_command(commands: argparse._SubParsersAction) -> None:
+    from .runtime import BACKENDS
+
+    bench = commands.add_parser(
+        "bench",
+        help="images/s and latency per backend, batch size and width",
+        description="Time the model's engines on generated inputs; print a table and plot latency vs width.",
+    )
+    _add_model_options(bench)
+    bench.add_argument("--backend", nargs="+", choices=[b for b in BACKENDS if b != "auto"], default=["torch", "onnx"])
+    bench.add_argument("--batch-sizes", type=_int_list, default=[1, 64], metavar="N,N")
+    bench.add_argument("--widths", type=_int_list, default=[100, 200, 400, 800], metavar="W,W")
+    bench.add_argument("--threads", type=int, metavar="N", help="CPU threads per engine (default: the engine's own)")
+    bench.add_argument("--repeats", type=int, default=5)
+    bench.add_argument("--plot", default="bench.png", metavar="PNG", help="(default: %(default)s)")
+    bench.set_defaults(handler=_run_bench)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    from .bench import format_table, plot_latency, run_bench
+    from .bundle import load_bundle, resolve_model_path
+    from .runtime import set_threads
+
+    set_threads(args.threads)
+    bundle = load_bundle(resolve_model_path(args.model, args.model_dir))
+    rows = run_bench(bundle, args.backend, args.batch_sizes, args.widths, threads=args.threads, repeats=args.repeats)
+    threads = args.threads or torch.get_num_threads()
+    print(f"{bundle.path} ({bundle.config.arch}), {threads} thread(s), median of {args.repeats} repeats\n")
+    print(format_table(rows))
+    print(f"\nlatency vs width: {plot_latency(rows, args.plot)}")
+    return EXIT_OK
 
 
 def _add_export_command(commands: argparse._SubParsersAction) -> None:
