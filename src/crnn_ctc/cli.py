@@ -251,6 +251,10 @@ def _add_export_command(commands: argparse._SubParsersAction) -> None:
     _add_model_options(export)
     export.add_argument("--out", required=True, metavar="FILE", help="the .onnx file to write")
     export.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (default: %(default)s)")
+    export.add_argument(
+        "--int8", action="store_true",
+        help="quantise the matrix products and LSTMs to int8 (faster on CPUs; docs/benchmarks.md for accuracy)",
+    )  # fmt: skip
     export.set_defaults(handler=_run_export)
 
 
@@ -259,7 +263,7 @@ def _run_export(args: argparse.Namespace) -> int:
     from .export import PARITY_BATCHES, PARITY_WIDTHS, export_onnx
 
     bundle = load_bundle(resolve_model_path(args.model, args.model_dir))
-    path, worst = export_onnx(bundle, args.out, opset=args.opset)
+    path, worst = export_onnx(bundle, args.out, opset=args.opset, int8=args.int8)
     widths = ", ".join(map(str, PARITY_WIDTHS))
     batches = ", ".join(map(str, PARITY_BATCHES))
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); parity with PyTorch: max |log-prob difference| "
