@@ -5,7 +5,7 @@
 # Usage: scripts/train_pretrained.sh [MAX_STEPS] [THREADS]   (make pretrained)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STEPS=${1:-7000}
+STEPS=${1:-2800}
 THREADS=${2:-2}
 VAL=${VAL:-../shared/data/iiit5k_train}
 OMP_NUM_THREADS=$THREADS .venv/bin/crnn train --train synth: --val "$VAL" --model_dir runs/pretrained \

@@ -144,7 +144,17 @@ def test_model_dir_finds_the_newest_file(tmp_path) -> None:
         find_model_file(tmp_path / "missing")
 
 
-@pytest.mark.skipif(BUNDLED_MODEL.exists(), reason="this install bundles a model")
-def test_no_model_and_no_bundled_model_says_what_to_pass() -> None:
+def test_no_model_and_no_bundled_model_says_what_to_pass(tmp_path, monkeypatch) -> None:
+    import crnn_ctc.bundle
+
+    assert resolve_model_path() == BUNDLED_MODEL  # the shipped model is the default
+    monkeypatch.setattr(crnn_ctc.bundle, "BUNDLED_MODEL", tmp_path / "absent.safetensors")
     with pytest.raises(ModelFileError, match="--model"):
         resolve_model_path()
+
+
+def test_saved_files_are_ordinary_files_not_private_ones(tmp_path) -> None:
+    path = save_bundle(_bundle(), tmp_path / "shared.safetensors")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -1,0 +1,47 @@
+"""The bundled model: present, small enough, and reading the bundled samples out of the box."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from crnn_ctc import Recognizer
+from crnn_ctc.bundle import BUNDLED_MODEL, read_description
+from crnn_ctc.cli import main
+
+SAMPLES = Path(__file__).resolve().parents[1] / "src" / "crnn_ctc" / "assets" / "samples"
+MAX_BYTES = 20 * 1024 * 1024
+
+
+def _labels() -> dict[str, str]:
+    lines = (SAMPLES / "labels.tsv").read_text(encoding="utf-8").splitlines()
+    return dict(line.split("\t", 1) for line in lines if line)
+
+
+def test_bundled_model_is_shipped_and_within_the_size_limit() -> None:
+    assert BUNDLED_MODEL.is_file(), "the package must ship its pretrained model"
+    assert BUNDLED_MODEL.stat().st_size <= MAX_BYTES
+    description = read_description(BUNDLED_MODEL)
+    symbols = set(description["charset"])
+    assert set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.,:;!?'\"-$%&()") <= symbols
+
+
+def test_recognizer_without_a_path_reads_the_bundled_samples() -> None:
+    labels = _labels()
+    recognizer = Recognizer.load(device="cpu")
+    predictions = recognizer.recognize([SAMPLES / name for name in labels])
+    assert {Path(p.source).name: p.text for p in predictions} == labels
+
+
+def test_cli_predict_and_eval_default_to_the_bundled_model(capsys) -> None:
+    assert main(["predict", str(SAMPLES)]) == 0
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert {Path(row[0]).name: row[1] for row in rows} == _labels()
+    assert main(["eval", "--data", str(SAMPLES), "--protocol", "raw"]) == 0
+    assert "100.00%" in capsys.readouterr().out
+
+
+def test_make_demo_command_runs() -> None:
+    result = subprocess.run([sys.executable, "-m", "crnn_ctc", "predict", str(SAMPLES)], capture_output=True,
+                            text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == len(_labels())
