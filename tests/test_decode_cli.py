@@ -119,3 +119,26 @@ def test_eval_with_a_lexicon_and_bad_flag_combinations(capsys, model_path, word_
     assert code == 2 and "lexicon decoder" in err
     code, _, err = _run(capsys, "predict", "--model", model_path, "--lexicon", tmp_path / "none.txt", word_images[0])
     assert code == 2 and "none.txt" in err
+
+
+def test_eval_with_per_image_lexicons_on_a_folder_dataset(capsys, model_path, word_images, tmp_path) -> None:
+    """The public benchmarks' small lexicons: one list per image, matched by the image's path."""
+    for path in word_images:
+        shutil.copy(path, tmp_path / path.name)
+    labels = [word if word != "crnn" else "cran" for word in WORDS]
+    (tmp_path / "labels.tsv").write_text(
+        "".join(f"{p.name}\t{label}\n" for p, label in zip(word_images, labels, strict=True)), encoding="utf-8"
+    )
+    # Each image's lexicon holds its label and two distractors; "crnn" itself is in none of them.
+    table = tmp_path / "lexicons.tsv"
+    table.write_text(
+        "".join(f"{p.name}\t{label},{label}x,q{label}\n" for p, label in zip(word_images, labels, strict=True)),
+        encoding="utf-8",
+    )
+    predictions = tmp_path / "predictions.tsv"
+    code, out, err = _run(capsys, "eval", "--model", model_path, "--data", tmp_path, "--image-lexicons", table,
+                          "--predictions", predictions)  # fmt: skip
+    assert code == 0, err
+    assert "100.00%" in out.splitlines()[2]  # greedy alone scores 90% (it reads "crnn")
+    rows = predictions.read_text(encoding="utf-8").splitlines()[1:]
+    assert rows[0].split("\t")[0].endswith(word_images[0].name)  # samples are named by their image path

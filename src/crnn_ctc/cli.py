@@ -384,6 +384,11 @@ def _add_eval_command(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--protocol", choices=sorted(PROTOCOLS), default="lower-alnum", help="(default: %(default)s)")
     evaluate.add_argument("--predictions", metavar="OUT.tsv", help="write every sample's label, prediction, confidence")
     evaluate.add_argument("--worst", type=int, default=0, metavar="K", help="show the K most confident mistakes")
+    evaluate.add_argument(
+        "--image-lexicons", metavar="TSV",
+        help="per-image lexicons, IMAGE<TAB>word,word,... (the IIIT5K/SVT small lexicons); for datasets that "
+        "name their images (an annotation file or a folder with one), matched by path",
+    )  # fmt: skip
     _add_model_options(evaluate)
     _add_runtime_options(evaluate)
     evaluate.set_defaults(handler=_run_eval)

@@ -135,7 +135,9 @@ def evaluate_source(
     """
     reports = {protocol: Report(protocol) for protocol in protocols}
     rows: list[PredictionRow] = []
-    names = [f"{source.path}#{index}" for index in range(len(source))]
+    # Folder datasets know their images' paths (per-image lexicons key on them); stores only positions.
+    image_name = getattr(source, "image_name", None)
+    names = [image_name(i) if image_name else f"{source.path}#{i}" for i in range(len(source))]
     labels: list[str] = []
 
     def images() -> Iterator[bytes]:

@@ -123,6 +123,10 @@ class FolderSource:
     def __len__(self) -> int:
         return len(self.items)
 
+    def image_name(self, index: int) -> str:
+        """The image's path: what per-image lexicons and prediction files refer to."""
+        return str(self.items[index][0])
+
     def __getitem__(self, index: int) -> tuple[bytes, str]:
         path, label = self.items[index]
         try:
