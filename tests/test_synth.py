@@ -259,3 +259,34 @@ def test_synth_command_writes_a_dataset(
     assert "wrote 20 synthetic images (height 24, seed 3)" in capsys.readouterr().out
     dataset = LmdbDataset(tmp_path / "out")
     assert len(dataset) == 20 and all(height == 24 for _, height in dataset.sizes())
+
+
+def test_training_source_takes_fonts_words_and_a_config_file(
+    printable_fonts: list[SelectedFont], tmp_path: Path
+) -> None:
+    from crnn_ctc.preprocess import PreprocessConfig
+    from crnn_ctc.training.sources import SourceSpec
+    from crnn_ctc.training.synthetic import synthetic_source
+
+    fonts_dir = tmp_path / "fonts"
+    fonts_dir.mkdir()
+    for font in printable_fonts[:2]:
+        (fonts_dir / Path(font.face.path).name).symlink_to(font.face.path)
+    words = tmp_path / "words.txt"
+    words.write_text("alpha\nbeta\n", encoding="utf-8")
+    config = tmp_path / "plain.json"
+    config.write_text('{"preset": "clean", "p_natural": 0.0, "text_mix": {"word": 1.0}}', encoding="utf-8")
+    spec = SourceSpec(f"synth:fonts={fonts_dir},words={words},config={config}")
+    source = synthetic_source(spec, Charset.preset("lower-alnum"), PreprocessConfig(), seed=0)
+    generator = source.dataset.source.generator
+    assert generator.config.p_natural == 0.0 and generator.config.p_blur == preset("clean").p_blur
+    assert {generator.sample(i)[1] for i in range(12)} <= {"alpha", "beta"}
+    sample = source.dataset[0]
+    assert sample.image is not None and sample.image.shape[-2] == 32 and sample.label in {"alpha", "beta"}
+    assert len(sample.targets) == len(sample.label) and source.infinite_width is not None
+
+    with pytest.raises(ConfigError, match="not both"):
+        synthetic_source(SourceSpec(f"synth:preset=heavy,config={config}"), Charset.preset("lower-alnum"),
+                         PreprocessConfig(), seed=0)  # fmt: skip
+    with pytest.raises(ConfigError, match="KEY one of"):
+        synthetic_source(SourceSpec("synth:colour=red"), Charset.preset("lower-alnum"), PreprocessConfig(), seed=0)

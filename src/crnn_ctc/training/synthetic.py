@@ -1,6 +1,7 @@
 """``synth:`` training sources: images rendered on the fly, fresh every epoch, never written to disk.
 
-Spec: ``synth:`` or ``synth:preset=heavy,fonts=DIR,words=FILE`` (optionally ``@WEIGHT``). Sample i
+Spec: ``synth:`` or ``synth:preset=heavy,fonts=DIR,words=FILE,config=JSON`` (optionally ``@WEIGHT``);
+``config`` is a file of generator settings as ``crnn synth --config`` takes (it may name a preset). Sample i
 of a seed is always the same image, so a resumed run sees exactly what it would have seen.
 """
 
@@ -16,7 +17,7 @@ from ..errors import ConfigError
 from ..preprocess import PreprocessConfig
 from .sources import SYNTH_PREFIX, PreparedSource, SourceSpec
 
-_OPTIONS = ("preset", "fonts", "words")
+_OPTIONS = ("preset", "fonts", "words", "config")
 # Index space of a synthetic source: far more than any run draws, so it never repeats.
 _SYNTH_LENGTH = 1 << 40
 
@@ -51,10 +52,13 @@ def parse_synth_options(location: str) -> dict[str, str]:
 
 
 def synthetic_source(spec: SourceSpec, charset: Charset, preprocess: PreprocessConfig, seed: int) -> PreparedSource:
-    from ..synth import SynthGenerator, preset
+    from ..synth import SynthConfig, SynthGenerator, preset
 
     options = parse_synth_options(spec.location)
-    config = dataclasses.replace(preset(options.get("preset", "default")), height=preprocess.height)
+    if "config" in options and "preset" in options:
+        raise ConfigError(f"{spec.location!r}: give preset= or config= (a config file may name its preset), not both")
+    base = SynthConfig.from_file(options["config"]) if "config" in options else preset(options.get("preset", "default"))
+    config = dataclasses.replace(base, height=preprocess.height)
     generator = SynthGenerator.create(config, charset, options.get("fonts"), options.get("words"), seed=seed)
     dataset = RecognitionDataset(_GeneratedImages(generator, spec.location), charset, preprocess)
 
