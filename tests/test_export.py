@@ -120,10 +120,78 @@ def test_crnn_export_command(model_path, tmp_path, capsys) -> None:
 def test_int8_export_is_smaller_and_reads_the_same(exported, model_path, word_images, tmp_path) -> None:
     from crnn_ctc import Recognizer
 
-    path, _ = export_onnx(load_bundle(model_path), tmp_path / "int8.onnx", int8=True)
+    path, _ = export_onnx(load_bundle(model_path), tmp_path / "int8.onnx", int8="dynamic")
     graph_ops = {node.op_type for node in onnx.load(str(path)).graph.node}
     assert "DynamicQuantizeLSTM" in graph_ops or "MatMulInteger" in graph_ops
-    assert "ConvInteger" not in graph_ops  # quantised convolutions measured 2-3x slower here
+    assert "ConvInteger" not in graph_ops  # dynamically quantised convolutions measured 2-3x slower here
     assert path.stat().st_size < exported.stat().st_size
     expected = [p.text for p in Recognizer.load(exported).recognize(word_images)]
     assert [p.text for p in Recognizer.load(path).recognize(word_images)] == expected
+
+
+def labelled_folder(word_images, tmp_path):
+    """The fixture words as a dataset folder (labels.tsv), repeated so calibration has enough images."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    lines = [f"{path}\t{path.stem.split('_', 1)[1]}" for path in word_images] * 3
+    (tmp_path / "labels.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return tmp_path
+
+
+def test_static_int8_quantises_the_convolutions_and_reads_the_same(exported, model_path, word_images, tmp_path) -> None:
+    from crnn_ctc import Recognizer
+    from crnn_ctc.export import QUANTIZATION_KEY, SOURCE_KEY, file_sha256
+
+    data = labelled_folder(word_images, tmp_path / "calibration")
+    path, _ = export_onnx(load_bundle(model_path), tmp_path / "static.onnx", int8=True, calibration=data,
+                          calibration_count=30)  # fmt: skip
+    graph = onnx.load(str(path))
+    quantized_inputs = {node.input[0] for node in graph.graph.node if node.op_type == "DequantizeLinear"}
+    conv_inputs = {name for node in graph.graph.node if node.op_type == "Conv" for name in node.input}
+    assert quantized_inputs and conv_inputs & {n.output[0] for n in graph.graph.node if n.op_type == "DequantizeLinear"}
+    metadata = {entry.key: entry.value for entry in graph.metadata_props}
+    assert metadata[QUANTIZATION_KEY] == "static" and metadata[SOURCE_KEY] == file_sha256(model_path)
+    expected = [p.text for p in Recognizer.load(exported).recognize(word_images)]
+    assert [p.text for p in Recognizer.load(path).recognize(word_images)] == expected
+
+
+def test_auto_backend_uses_the_int8_companion_only_if_it_belongs_to_the_model(
+    model_path, word_images, tmp_path
+) -> None:
+    import shutil
+
+    from crnn_ctc import Recognizer
+
+    model = tmp_path / "m.safetensors"
+    shutil.copy(model_path, model)
+    assert Recognizer.load(model, backend="auto").engine.session.get_modelmeta().custom_metadata_map.get(
+        "crnn_ctc_quantization"
+    ) is None  # fmt: skip
+    export_onnx(load_bundle(model), tmp_path / "m.int8.onnx", int8="dynamic")
+    chosen = Recognizer.load(model, backend="auto").engine.session.get_modelmeta().custom_metadata_map
+    assert chosen["crnn_ctc_quantization"] == "dynamic"
+    fp32 = Recognizer.load(model, backend="onnx").engine.session.get_modelmeta().custom_metadata_map
+    assert "crnn_ctc_quantization" not in fp32 or fp32["crnn_ctc_quantization"] == "fp32"
+    model.write_bytes(model.read_bytes())  # same bytes: still its companion
+    assert Recognizer.load(model).engine.session.get_modelmeta().custom_metadata_map["crnn_ctc_quantization"]
+    bundle = load_bundle(model)
+    bundle.provenance["note"] = "retrained"
+    from crnn_ctc.bundle import save_bundle
+
+    save_bundle(bundle, model)  # another version of the file: its old companion is not trusted
+    with pytest.warns(UserWarning, match="not exported from m.safetensors"):
+        recognizer = Recognizer.load(model)
+    assert "crnn_ctc_quantization" not in recognizer.engine.session.get_modelmeta().custom_metadata_map
+
+
+def test_export_command_int8_static_with_calibration_data(model_path, word_images, tmp_path, capsys) -> None:
+    from crnn_ctc.cli import main
+
+    data = labelled_folder(word_images, tmp_path / "calibration")
+    out = tmp_path / "m.int8.onnx"
+    argv = ["export", "--model", str(model_path), "--out", str(out), "--int8", "--calibration", str(data),
+            "--calibration-count", "24"]  # fmt: skip
+    assert main(argv) == 0
+    assert "static int8" in capsys.readouterr().out and out.is_file()
+    assert main(["export", "--model", str(model_path), "--out", str(out), "--int8", "--calibration",
+                 str(tmp_path / "missing")]) == 2  # fmt: skip
+    assert "no such dataset" in capsys.readouterr().err

@@ -9,19 +9,22 @@ width. The graph takes ``images`` (N, C, H, W) and ``widths`` (N,) and returns `
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import tempfile
 import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .bundle import METADATA_KEY, ModelBundle
-from .errors import CrnnError
+from .errors import CrnnError, ImageError
 from .files import atomic_file
 from .model import CRNN
+from .preprocess import collate
 
 DEFAULT_OPSET = 17
 PARITY_WIDTHS = (16, 100, 257, 640)
@@ -29,9 +32,18 @@ PARITY_BATCHES = (1, 3)
 PARITY_TOLERANCE = 1e-3  # max |difference| of log-probabilities, fp32
 # int8 changes numbers by design: it must still pick the same class at (nearly) every step.
 INT8_MIN_AGREEMENT = 0.99
-# Measured here (docs/benchmarks.md): quantising the matrix products and LSTMs is 1.2-1.45x faster
-# than fp32, while quantising every op (ConvInteger) is 2-3x slower.
+# Dynamic int8 (no calibration): measured here (docs/benchmarks.md), quantising the matrix products
+# and LSTMs is 1.1-1.45x faster than fp32, while quantising every op (ConvInteger) is 2-3x slower.
 INT8_OPS = ("MatMul", "Gemm", "LSTM")
+# Static int8 (calibrated, QDQ): the convolutions, where most of the cost is, run as int8 kernels
+# (VNNI), 1.5-2x fp32; the LSTMs stay fp32 (quantising them too cost accuracy and gained nothing).
+STATIC_INT8_OPS = ("Conv", "MatMul", "Gemm")
+INT8_METHODS = ("static", "dynamic")
+CALIBRATION_COUNT = 256
+# Metadata beside the config: which model file the graph came from (its SHA-256) and how it was
+# quantised, so a runtime can tell whether an int8 graph belongs to a model file.
+SOURCE_KEY = "crnn_ctc_source_sha256"
+QUANTIZATION_KEY = "crnn_ctc_quantization"
 
 
 class ExportError(CrnnError):
@@ -85,34 +97,53 @@ def quantize_int8(model_bytes: bytes) -> bytes:
         return target.read_bytes()
 
 
+def _parity_batches(
+    bundle: ModelBundle, images: Sequence[np.ndarray] | None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Random images at ``PARITY_WIDTHS`` x ``PARITY_BATCHES`` with padding, or ``images`` (preprocessed)
+    in batches of 8: a calibrated int8 graph is only meant for inputs like its calibration images."""
+    if images is not None:
+        for start in range(0, len(images), 8):
+            yield collate(list(images[start : start + 8]))
+        return
+    generator = np.random.default_rng(0)
+    channels, height = bundle.preprocess.channels, bundle.preprocess.height
+    for width in PARITY_WIDTHS:
+        for batch in PARITY_BATCHES:
+            widths = np.full(batch, width, dtype=np.int64)
+            widths[1:] = generator.integers(max(16, width // 3), width + 1, size=batch - 1)
+            yield generator.standard_normal((batch, channels, height, width)).astype(np.float32), widths
+
+
 def parity_check(
-    bundle: ModelBundle, model_bytes: bytes, tolerance: float = PARITY_TOLERANCE, int8: bool = False
+    bundle: ModelBundle,
+    model_bytes: bytes,
+    tolerance: float = PARITY_TOLERANCE,
+    int8: bool = False,
+    images: Sequence[np.ndarray] | None = None,
 ) -> float:
     """Largest |log-prob difference| between PyTorch and ONNX Runtime over several widths and batch
-    sizes, with padding; raises ``ExportError`` above ``tolerance`` (fp32), below
+    sizes (or over ``images``), with padding; raises ``ExportError`` above ``tolerance`` (fp32), below
     ``INT8_MIN_AGREEMENT`` of steps with the same best class (int8), or if any length differs."""
     from .runtime.onnx_engine import OnnxEngine
 
     engine = OnnxEngine(model_bytes, threads=1)
-    generator = np.random.default_rng(0)
     worst = 0.0
     agreeing = steps = 0
-    channels, height = bundle.preprocess.channels, bundle.preprocess.height
-    for width in PARITY_WIDTHS:
-        for batch in PARITY_BATCHES:
-            images = generator.standard_normal((batch, channels, height, width)).astype(np.float32)
-            widths = np.full(batch, width, dtype=np.int64)
-            widths[1:] = generator.integers(max(16, width // 3), width + 1, size=batch - 1)
-            with torch.no_grad():
-                expected = bundle.model(torch.from_numpy(images), torch.from_numpy(widths)).numpy()
-                expected_lengths = bundle.model.output_lengths(torch.from_numpy(widths)).numpy()
-            got, lengths = engine.run(images, widths)
-            if got.shape != expected.shape or not np.array_equal(lengths, expected_lengths):
-                raise ExportError(f"ONNX output shape or lengths differ at width {width}, batch {batch}")
-            for row, length in enumerate(lengths):
-                worst = max(worst, float(np.abs(got[row, :length] - expected[row, :length]).max()))
-                agreeing += int((got[row, :length].argmax(-1) == expected[row, :length].argmax(-1)).sum())
-                steps += int(length)
+    for images_batch, widths in _parity_batches(bundle, images):
+        batch, width = images_batch.shape[0], images_batch.shape[-1]
+        images_batch = images_batch.astype(np.float32)
+        widths = widths.astype(np.int64)
+        with torch.no_grad():
+            expected = bundle.model(torch.from_numpy(images_batch), torch.from_numpy(widths)).numpy()
+            expected_lengths = bundle.model.output_lengths(torch.from_numpy(widths)).numpy()
+        got, lengths = engine.run(images_batch, widths)
+        if got.shape != expected.shape or not np.array_equal(lengths, expected_lengths):
+            raise ExportError(f"ONNX output shape or lengths differ at width {width}, batch {batch}")
+        for row, length in enumerate(lengths):
+            worst = max(worst, float(np.abs(got[row, :length] - expected[row, :length]).max()))
+            agreeing += int((got[row, :length].argmax(-1) == expected[row, :length].argmax(-1)).sum())
+            steps += int(length)
     if int8:
         if agreeing < INT8_MIN_AGREEMENT * steps:
             raise ExportError(f"the int8 model picks another class at {steps - agreeing} of {steps} steps; rejected")
@@ -122,16 +153,121 @@ def parity_check(
     return worst
 
 
+def quantize_static_int8(model_bytes: bytes, calibration: Sequence[np.ndarray]) -> bytes:
+    """Static int8 (QDQ) of ``STATIC_INT8_OPS``: activation ranges from ``calibration`` (preprocessed
+    images), weights per channel."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    batches = [collate(list(calibration[start : start + 32])) for start in range(0, len(calibration), 32)]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter(batches)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            batch = next(self.batches, None)
+            if batch is None:
+                return None
+            return {"images": batch[0].astype(np.float32), "widths": batch[1].astype(np.int64)}
+
+    with tempfile.TemporaryDirectory() as folder:
+        source, prepared, target = (Path(folder) / name for name in ("fp32.onnx", "pre.onnx", "int8.onnx"))
+        source.write_bytes(model_bytes)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+            quantize_static(
+                prepared, target, Reader(), quant_format=QuantFormat.QDQ, op_types_to_quantize=list(STATIC_INT8_OPS),
+                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
+            )  # fmt: skip
+        return target.read_bytes()
+
+
+def calibration_images(
+    bundle: ModelBundle, source: str | Path | None = None, count: int = CALIBRATION_COUNT, seed: int = 0
+) -> list[np.ndarray]:
+    """``count`` preprocessed images for calibrating int8: from a dataset (any source ``crnn eval``
+    reads; evenly spaced), or by default rendered by the synthetic generator with the model's charset
+    (so no evaluation set is ever used to tune the graph)."""
+    from .preprocess import preprocess
+
+    if count < 8:
+        raise ExportError(f"calibration needs at least 8 images, got {count}")
+    if source is None:
+        from .synth import FontWarning, SynthGenerator, preset
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FontWarning)  # fonts that cannot draw the charset: not news here
+            generator = SynthGenerator.create(
+                preset("default").with_changes(height=bundle.preprocess.height), bundle.charset, seed=seed
+            )
+        return [preprocess(generator.sample(index)[0], bundle.preprocess) for index in range(count)]
+    from .data.readers import open_source
+
+    dataset = open_source(Path(source))
+    if len(dataset) == 0:
+        raise ExportError(f"{source}: no images to calibrate with")
+    step = max(1, len(dataset) // count)
+    images = []
+    for index in range(0, len(dataset), step)[:count]:
+        image, _ = dataset[index]
+        try:
+            images.append(preprocess(image, bundle.preprocess, name=f"{source}[{index}]"))
+        except ImageError:
+            continue  # a damaged sample is no reason to stop calibrating
+    if len(images) < 8:
+        raise ExportError(f"{source}: fewer than 8 readable images to calibrate with")
+    return images
+
+
 def export_onnx(
-    bundle: ModelBundle, out: str | Path, opset: int = DEFAULT_OPSET, int8: bool = False
+    bundle: ModelBundle,
+    out: str | Path,
+    opset: int = DEFAULT_OPSET,
+    int8: bool | str = False,
+    calibration: str | Path | None = None,
+    calibration_count: int = CALIBRATION_COUNT,
 ) -> tuple[Path, float]:
-    """Write ``out`` atomically after a passing parity check; return the path and the worst difference."""
+    """Write ``out`` atomically after a passing parity check; return the path and the worst difference.
+
+    ``int8``: False, ``"static"`` (calibrated on ``calibration`` or on synthetic images; True means
+    static) or ``"dynamic"``. The static graph is checked on calibration-like images it was not
+    calibrated on, since random inputs lie outside the ranges it was calibrated for.
+    """
+    method = "static" if int8 is True else (int8 or None)
+    if method not in (None, *INT8_METHODS):
+        raise ExportError(f"unknown int8 method {method!r}; known: {', '.join(INT8_METHODS)}")
     bundle.model.eval()
     data = onnx_bytes(bundle, opset)
-    if int8:
+    check_images = None
+    if method == "dynamic":
         data = quantize_int8(data)
-    worst = parity_check(bundle, data, int8=int8)
+    elif method == "static":
+        images = calibration_images(bundle, calibration, calibration_count)
+        held_out = max(8, len(images) // 4)
+        data = quantize_static_int8(data, images[:-held_out])
+        check_images = images[-held_out:]
+    worst = parity_check(bundle, data, int8=method is not None, images=check_images)
+    data = _with_provenance(data, bundle, method or "fp32")
     out = Path(out)
     with atomic_file(out) as file:
         file.write(data)
     return out, worst
+
+
+def _with_provenance(model_bytes: bytes, bundle: ModelBundle, quantization: str) -> bytes:
+    """Record the source model file's SHA-256 and the quantisation in the graph's metadata."""
+    import onnx
+
+    if bundle.path is None or not bundle.path.is_file():
+        return model_bytes
+    graph = onnx.load_from_string(model_bytes)
+    for key, value in ((SOURCE_KEY, file_sha256(bundle.path)), (QUANTIZATION_KEY, quantization)):
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = key, value
+    return graph.SerializeToString()
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

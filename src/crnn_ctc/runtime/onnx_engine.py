@@ -22,6 +22,9 @@ class OnnxEngine:
         if threads is not None:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
+        # Idle pool threads sleep instead of spinning: measured here with 2 threads on a busy 2-core
+        # machine, spinning cost 30-50% more CPU per image and 20-45% of the throughput.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         source = model if isinstance(model, bytes) else str(model)
         try:
             self.session = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
