@@ -13,3 +13,6 @@ OMP_NUM_THREADS=$THREADS .venv/bin/crnn train --train synth: --val "$VAL" --mode
     --val-every 500 --save-every 250 --log-every 50 --workers 1 --seed 1 ${RESUME:+--resume}
 cp runs/pretrained/model.safetensors src/crnn_ctc/assets/crnn-ctc-default.safetensors
 echo "bundled: src/crnn_ctc/assets/crnn-ctc-default.safetensors"
+# The int8 graph `--backend auto` uses on CPUs (docs/benchmarks.md), calibrated on synthetic images.
+.venv/bin/crnn export --model src/crnn_ctc/assets/crnn-ctc-default.safetensors \
+    --out src/crnn_ctc/assets/crnn-ctc-default.int8.onnx --int8
