@@ -45,3 +45,16 @@ def test_make_demo_command_runs() -> None:
                             text=True, timeout=60)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == len(_labels())
+
+
+def test_the_shipped_int8_graph_belongs_to_the_bundled_model_and_auto_uses_it() -> None:
+    from crnn_ctc.runtime import int8_companion
+
+    companion = int8_companion(BUNDLED_MODEL)  # None if the model file changed without `make pretrained`
+    assert companion is not None and companion.stat().st_size < BUNDLED_MODEL.stat().st_size
+    recognizer = Recognizer.load(device="cpu")
+    assert recognizer.engine.session.get_modelmeta().custom_metadata_map["crnn_ctc_quantization"] == "static"
+    labels = _labels()
+    for backend in ("torch", "onnx"):  # the fp32 paths read the samples too
+        predictions = Recognizer.load(backend=backend).recognize([SAMPLES / name for name in labels])
+        assert [p.text for p in predictions] == list(labels.values())
