@@ -1,0 +1,74 @@
+"""The request body limit (``--max-body-mb``), enforced as the body arrives, not after buffering it.
+
+A declared ``Content-Length`` over the limit is answered 413 before a byte of the body is read; a body
+without one (chunked) is counted while it streams in, and the request fails with 413 the moment it
+passes the limit, so no request can make the service hold more than the limit in memory.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+from .errors import ServeError, error_body
+from .metrics import ServeMetrics
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MB"
+
+
+def body_too_large(limit: int, declared: int | None = None) -> ServeError:
+    size = f"Content-Length {declared:,} bytes is" if declared is not None else "the request body is"
+    return ServeError(
+        413,
+        "body_too_large",
+        f"{size} over the limit of {limit:,} bytes ({_megabytes(limit)}, --max-body-mb); "
+        "send fewer or smaller images per request",
+    )
+
+
+class BodyLimitMiddleware:
+    def __init__(self, app: Any, limit: int, metrics: ServeMetrics) -> None:
+        self.app = app
+        self.limit = limit
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.limit:
+            error = body_too_large(self.limit, declared)
+            self.metrics.errors.labels(error.code).inc()
+            # Connection: close, as the unread body is still on its way.
+            response = JSONResponse(
+                error_body(error.status, error.code, error.message), error.status, headers={"Connection": "close"}
+            )
+            await response(scope, receive, send)
+            return
+        received = 0
+        limit = self.limit
+
+        async def counted_receive() -> dict[str, Any]:
+            nonlocal received
+            message: dict[str, Any] = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise body_too_large(limit)  # answered by the app's ServeError handler
+            return message
+
+        await self.app(scope, counted_receive, send)
+
+
+def _content_length(scope: dict[str, Any]) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None  # the HTTP server refuses a malformed length before we see it
+    return None
