@@ -211,7 +211,10 @@ def _add_bench_command(commands: argparse._SubParsersAction) -> None:
         description="Time the model's engines on generated inputs; print a table and plot latency vs width.",
     )
     _add_model_options(bench)
-    bench.add_argument("--backend", nargs="+", choices=[b for b in BACKENDS if b != "auto"], default=["torch", "onnx"])
+    bench.add_argument(
+        "--backend", nargs="+", choices=BACKENDS, default=["torch", "onnx", "auto"],
+        help="auto is what crnn predict uses (on a CPU: the model's int8 graph if it ships one, else onnx)",
+    )  # fmt: skip
     bench.add_argument("--batch-sizes", type=_int_list, default=[1, 64], metavar="N,N")
     bench.add_argument("--widths", type=_int_list, default=[100, 200, 400, 800], metavar="W,W")
     bench.add_argument("--threads", type=int, metavar="N", help="CPU threads per engine (default: the engine's own)")
