@@ -6,9 +6,9 @@ TORCH_VERSION := 2.13.0
 # Tests and benchmarks run single-threaded: on a shared machine more threads mostly add jitter.
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: install test test-fast lint bench clean fonts fonts-md bench-synth demo pretrained
+.PHONY: install test test-fast lint bench clean fonts fonts-md bench-synth demo pretrained browser
 
-install: $(VENV)/.installed fonts
+install: $(VENV)/.installed fonts browser
 
 # torch goes in first and pinned (constraints.txt keeps every later step from upgrading it and
 # pulling gigabytes of CUDA wheels); then the package, editable, with its test extras.
@@ -49,6 +49,18 @@ clean:
 # (skipped with a warning otherwise). Idempotent: about a second once everything is there.
 fonts:
 	PYTHON=$(PYTHON) bash scripts/install_fonts.sh
+
+# Debian's chromium and its WebDriver, for the web page's test in a real browser (tests/test_serve_browser.py).
+# apt-get needs root or passwordless sudo; without them it warns and that test is skipped. A no-op once installed.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	else echo "browser: warning: not root and no passwordless sudo: chromium not installed, the browser test will be skipped" >&2; exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then echo "browser: warning: no apt-get: install chromium and chromedriver yourself" >&2; exit 0; fi; \
+	echo "browser: installing Debian's chromium and chromium-driver"; \
+	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends \
+		chromium chromium-driver >/dev/null || echo "browser: warning: apt-get failed; the browser test will be skipped" >&2
 
 # FONTS.md: every font file with its family, style, source package and licence (committed).
 fonts-md: fonts

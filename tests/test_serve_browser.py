@@ -1,0 +1,119 @@
+"""The web page of ``crnn serve`` in a real headless browser: Debian's chromium driven by Selenium.
+
+``make install`` (its ``browser`` target) installs chromium and chromium-driver; where they are missing
+(not root, no apt-get) the tests skip and say why.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crnn_ctc.serve.launch import ServerProcess
+
+SAMPLES = Path(__file__).resolve().parents[1] / "src" / "crnn_ctc" / "assets" / "samples"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+WAIT_S = 60
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or CHROMEDRIVER is None,
+    reason="needs Debian's chromium and chromium-driver (`make browser`, as root): "
+    f"chromium {'found' if CHROMIUM else 'missing'}, chromedriver {'found' if CHROMEDRIVER else 'missing'}",
+)
+
+
+def _labels() -> dict[str, str]:
+    lines = (SAMPLES / "labels.tsv").read_text(encoding="utf-8").splitlines()
+    return dict(line.split("\t", 1) for line in lines if line)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerProcess]:
+    with ServerProcess(["--threads", "1", "--log-level", "warning"]) as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager try to download a browser
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    # --no-sandbox: chromium refuses to run as root (CI) with its sandbox on.
+    flags = ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1200,900")
+    for flag in flags:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _finished_results(driver, count: int) -> list:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def finished(_driver):
+        items = driver.find_elements(By.CSS_SELECTOR, "#results li.result")
+        done = [item for item in items if item.get_attribute("data-state") in ("done", "error")]
+        return done if len(items) >= count and len(done) == len(items) else False
+
+    return WebDriverWait(driver, WAIT_S).until(finished)
+
+
+def test_page_reads_an_uploaded_sample(server: ServerProcess, browser) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    labels = _labels()
+    browser.get(server.url + "/")
+    WebDriverWait(browser, WAIT_S).until(lambda d: "small" in d.find_element(By.ID, "model").text)
+    name = "sample_04.png"
+    browser.find_element(By.ID, "files").send_keys(str(SAMPLES / name))
+    [item] = _finished_results(browser, 1)
+    assert item.get_attribute("data-state") == "done", item.text
+    assert item.get_attribute("data-name") == name
+    assert item.find_element(By.CLASS_NAME, "text").text == labels[name]
+    assert 0.0 < float(item.find_element(By.CLASS_NAME, "confidence").text) <= 1.0
+    image = item.find_element(By.TAG_NAME, "img")
+    assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) > 0
+
+
+def test_page_reads_several_files_and_shows_a_bad_one_as_an_error(server: ServerProcess, browser, tmp_path) -> None:
+    from selenium.webdriver.common.by import By
+
+    labels = _labels()
+    browser.get(server.url + "/")
+    bad = tmp_path / "not-an-image.png"
+    bad.write_bytes(b"plain text, not pixels")
+    picked = [SAMPLES / "sample_00.png", SAMPLES / "sample_06.png", bad, SAMPLES / "sample_03.png"]
+    browser.find_element(By.ID, "files").send_keys("\n".join(str(path) for path in picked))
+    items = _finished_results(browser, len(picked))
+    shown = {item.get_attribute("data-name"): item for item in items}
+    assert set(shown) == {path.name for path in picked}
+    for path in picked[:2] + picked[3:]:
+        item = shown[path.name]
+        assert item.get_attribute("data-state") == "done", item.text
+        assert item.find_element(By.CLASS_NAME, "text").text == labels[path.name]
+    failed = shown[bad.name]
+    assert failed.get_attribute("data-state") == "error"
+    assert "not an image" in failed.find_element(By.CLASS_NAME, "error").text
+
+
+def test_api_docs_render_offline(server: ServerProcess, browser) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server.url + "/docs")
+    paths = WebDriverWait(browser, WAIT_S).until(
+        lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")] or False
+    )
+    assert "/v1/recognize" in paths and "/health" in paths
