@@ -385,3 +385,21 @@ def test_other_commands_do_not_import_the_web_stack() -> None:
 def test_bad_limits_are_refused_before_starting(capsys, flag: list[str]) -> None:
     assert main(["serve", "--port", "1", *flag]) == 2
     assert flag[0] in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_worker_processes_each_serve_and_share_their_metrics() -> None:
+    with ServerProcess([*SERVER_FLAGS, "--workers", "2", "--batch-wait-ms", "0"]) as server:
+        # A new connection per request, so the kernel hands them to either worker.
+        pids = {httpx.get(f"{server.url}/health").json()["worker_pid"] for _ in range(40)}
+        assert len(pids) == 2 and server.pid not in pids
+        names = sorted(LABELS) * 2
+        for name in names:
+            response = httpx.post(f"{server.url}/v1/recognize", files=_files((name, _png(name))), timeout=60)
+            assert response.status_code == 200 and response.json()["results"][0]["text"] == LABELS[name]
+        # Whichever worker answers /metrics, it reports the sum over both.
+        for _ in range(6):
+            with httpx.Client(base_url=server.url) as fresh_connection:
+                values = _metrics(fresh_connection)
+            assert values["crnn_images_total{}"] == len(names)
+            assert values["crnn_http_requests_total{method=POST,route=/v1/recognize,status=200}"] == len(names)

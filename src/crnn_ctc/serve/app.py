@@ -247,9 +247,11 @@ def create_app(config: ServeConfig, recognizer: Recognizer | None = None) -> Fas
     @app.get("/health", response_model=Health, responses={503: {"model": Health}})
     async def health() -> Any:
         """Whether the service can answer: the inference worker is alive."""
+        health = Health(status="ok", queued_images=service.batcher.queued, worker_pid=os.getpid())
         if not service.batcher.alive:
-            return JSONResponse({"status": "inference worker stopped", "queued_images": service.batcher.queued}, 503)
-        return Health(status="ok", queued_images=service.batcher.queued)
+            health.status = "inference worker stopped"
+            return JSONResponse(health.model_dump(), 503)
+        return health
 
     @app.get("/v1/model", response_model=ModelDescription)
     async def model() -> ModelDescription:

@@ -51,6 +51,7 @@ class ModelDescription(BaseModel):
 class Health(BaseModel):
     status: str
     queued_images: int
+    worker_pid: int = Field(description="the process that answered (one of several with --workers N)")
 
 
 class ErrorDetail(BaseModel):
