@@ -3,6 +3,7 @@ the module), spoken to over HTTP, with the bundled model reading the bundled sam
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import http.client
 import io
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
@@ -403,3 +405,71 @@ def test_worker_processes_each_serve_and_share_their_metrics() -> None:
                 values = _metrics(fresh_connection)
             assert values["crnn_images_total{}"] == len(names)
             assert values["crnn_http_requests_total{method=POST,route=/v1/recognize,status=200}"] == len(names)
+
+
+# --- the batcher in-process ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    from crnn_ctc import Recognizer
+
+    return Recognizer.load(threads=1)
+
+
+def test_width_groups_keep_similar_widths_together_and_respect_the_batch_size() -> None:
+    from crnn_ctc.serve.batcher import MIN_WIDTH_FILL, width_groups
+
+    class Job:  # width_groups reads only the array's shape
+        def __init__(self, width: int) -> None:
+            self.array = np.zeros((1, 32, width), dtype=np.float32)
+
+    widths = [100, 40, 96, 200, 92, 44, 180, 100, 100, 100]
+    groups = width_groups([Job(w) for w in widths], max_batch=3)  # type: ignore[arg-type]
+    flat = [job.array.shape[2] for group in groups for job in group]
+    assert flat == sorted(widths, reverse=True)
+    for group in groups:
+        assert 1 <= len(group) <= 3
+        assert group[-1].array.shape[2] >= MIN_WIDTH_FILL * group[0].array.shape[2]
+    assert [len(group) for group in groups] == [2, 3, 3, 2]  # 200,180 | 100,100,100 | 100,96,92 | 44,40
+
+
+def test_batcher_answers_match_the_recognizer_and_a_full_queue_gets_503(recognizer) -> None:
+    from crnn_ctc.preprocess import preprocess
+    from crnn_ctc.serve.batcher import Batcher
+    from crnn_ctc.serve.errors import ServeError
+
+    names = sorted(LABELS)
+    arrays = [preprocess(SAMPLES / name, recognizer.preprocess_config) for name in names]
+    expected = recognizer.recognize([SAMPLES / name for name in names])
+
+    async def scenario() -> tuple[list, list]:
+        shared = Batcher(recognizer.engine, recognizer.decoder, max_batch=16, wait_s=0.05, max_queue=64)
+        shared.start()
+        try:
+            # Each image in its own request, all at once: they meet in the batcher.
+            answers = await asyncio.gather(
+                *(shared.submit([a], [n], decode=True) for a, n in zip(arrays, names, strict=True))
+            )
+        finally:
+            shared.stop()
+        # One image per forward pass and room for two waiting: the second request of two cannot queue.
+        narrow = Batcher(recognizer.engine, recognizer.decoder, max_batch=1, wait_s=0.0, max_queue=2)
+        narrow.start()
+        try:
+            outcomes = await asyncio.gather(
+                narrow.submit(arrays[:2], names[:2], decode=True),
+                narrow.submit(arrays[2:4], names[2:4], decode=False),
+                return_exceptions=True,
+            )
+        finally:
+            narrow.stop()
+        return answers, outcomes
+
+    answers, outcomes = asyncio.run(scenario())
+    for [answer], prediction in zip(answers, expected, strict=True):
+        assert answer.decoded.text == prediction.text
+        assert answer.decoded.confidence == pytest.approx(prediction.confidence, abs=1e-4)
+    assert max(answer.batch_size for [answer] in answers) > 1
+    assert [result.decoded.text for result in outcomes[0]] == [p.text for p in expected[:2]]
+    assert isinstance(outcomes[1], ServeError) and outcomes[1].status == 503 and outcomes[1].code == "busy"
