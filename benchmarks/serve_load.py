@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from crnn_ctc import Recognizer
+from crnn_ctc.serve.app import engine_precision
 from crnn_ctc.serve.launch import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -239,8 +240,9 @@ def main() -> None:
         after, _ = backend_throughput(recognizer, images, args.repeats)
 
     baseline = (before + after) / 2
-    print(f"\n{len(images)} images from {args.labels if args.labels.is_file() else SAMPLES}, "
-          f"engine {recognizer.engine.name}, {args.threads} thread(s)\n")  # fmt: skip
+    engine = f"{recognizer.engine.name} {engine_precision(recognizer.engine)}"
+    source = args.labels if args.labels.is_file() else SAMPLES
+    print(f"\n{len(images)} images from {source}, engine {engine}, {args.threads} thread(s)\n")
     print("| concurrency | requests | errors | text differs | img/s | p50 ms | p99 ms | mean batch | server peak MB |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for level in levels:

@@ -104,7 +104,7 @@ def test_health_and_model_description(client: httpx.Client) -> None:
     assert set("".join(LABELS.values())) <= set(model["charset"])
     assert model["num_classes"] == len(model["charset"]) + 1  # + the CTC blank
     assert model["format_version"] == 1 and model["crnn_ctc_version"]
-    assert model["backend"] == "onnx"
+    assert model["backend"] == "onnx" and model["precision"] in ("fp32", "int8 (static)", "int8 (dynamic)")
     assert model["limits"]["max_images"] == MAX_IMAGES and model["limits"]["max_pixels"] == MAX_PIXELS
 
 

@@ -54,6 +54,17 @@ CONFIG_ENV = "CRNN_SERVE_CONFIG"
 _DECODER_CACHE_SIZE = 16
 
 
+def engine_precision(engine: object) -> str:
+    """``fp32``, or ``int8 (static)`` / ``int8 (dynamic)`` for an ONNX graph that ``crnn export --int8`` wrote."""
+    from ..export import QUANTIZATION_KEY
+
+    session = getattr(engine, "session", None)
+    if session is None:
+        return "fp32"
+    quantization = session.get_modelmeta().custom_metadata_map.get(QUANTIZATION_KEY)
+    return f"int8 ({quantization})" if quantization else "fp32"
+
+
 def load_recognizer(config: ServeConfig) -> Recognizer:
     return Recognizer.load(
         config.model, model_dir=config.model_dir, backend=config.backend, device=config.device,
@@ -150,6 +161,7 @@ class Service:
             format_version=description.get("format_version"),
             crnn_ctc_version=__version__,
             backend=self.recognizer.engine.name,
+            precision=engine_precision(self.recognizer.engine),
             decoders=list(DECODERS),
             limits={
                 "max_body_mb": config.max_body_mb, "max_images": config.max_images, "max_batch": config.max_batch,

@@ -43,7 +43,8 @@ class ModelDescription(BaseModel):
     provenance: dict[str, Any]
     format_version: int | None
     crnn_ctc_version: str
-    backend: str
+    backend: str = Field(description="the engine: onnx (ONNX Runtime) or torch")
+    precision: str = Field(description="fp32, or int8 (static|dynamic) for a quantised ONNX graph")
     decoders: list[str]
     limits: dict[str, Any]
 

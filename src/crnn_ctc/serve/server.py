@@ -7,7 +7,7 @@ import os
 import sys
 import tempfile
 
-from .app import CONFIG_ENV, create_app
+from .app import CONFIG_ENV, create_app, engine_precision
 from .config import ServeConfig
 from .metrics import MULTIPROC_ENV
 
@@ -27,8 +27,8 @@ def run_server(config: ServeConfig) -> None:
         service = app.state.service
         info = service.recognizer.info
         print(
-            f"crnn serve: {info.path} ({info.config.arch}, backend {service.recognizer.engine.name}) on {where}: "
-            f"web page {where}/, API docs {where}/docs",
+            f"crnn serve: {info.path} ({info.config.arch}, {service.recognizer.engine.name} "
+            f"{engine_precision(service.recognizer.engine)}) on {where}: web page {where}/, API docs {where}/docs",
             file=sys.stderr, flush=True,
         )  # fmt: skip
         uvicorn.run(app, **options)  # type: ignore[arg-type]

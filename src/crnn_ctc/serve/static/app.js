@@ -77,5 +77,5 @@ document.getElementById("clear").addEventListener("click", () => results.replace
 
 fetch("/v1/model").then((response) => response.json()).then((model) => {
   document.getElementById("model").textContent =
-    `model ${model.file}: ${model.architecture}, ${model.charset.length} symbols, backend ${model.backend}`;
+    `model ${model.file}: ${model.architecture}, ${model.charset.length} symbols, ${model.backend} ${model.precision}`;
 }).catch(() => { document.getElementById("model").textContent = "model description unavailable"; });
