@@ -383,6 +383,19 @@ def test_other_commands_do_not_import_the_web_stack() -> None:
     assert result.returncode == 0, result.stderr[-2000:]
 
 
+def test_a_port_in_use_is_an_error_with_exit_code_2() -> None:
+    import subprocess
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = [sys.executable, "-m", "crnn_ctc", "serve", "--port", str(port), "--threads", "1"]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "address already in use" in result.stderr and f"127.0.0.1:{port}" in result.stderr
+
+
 @pytest.mark.parametrize("flag", [["--max-batch", "0"], ["--max-body-mb", "-1"], ["--max-queue", "4"]])
 def test_bad_limits_are_refused_before_starting(capsys, flag: list[str]) -> None:
     assert main(["serve", "--port", "1", *flag]) == 2

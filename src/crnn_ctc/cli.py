@@ -450,8 +450,14 @@ def _run_serve(args: argparse.Namespace) -> int:
         max_images=args.max_images, max_batch=args.max_batch, batch_wait_ms=args.batch_wait_ms,
         max_pixels=args.max_pixels, max_queue=args.max_queue, log_level=args.log_level, access_log=args.access_log,
     )  # fmt: skip
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C or SIGTERM: uvicorn finished the requests in flight
+    try:
         run_server(config)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: uvicorn finished the requests in flight
+        pass
+    except SystemExit as stop:  # uvicorn exits on startup failures (port taken...), having logged why
+        if stop.code:
+            _error(f"the server could not start on {config.host}:{config.port} (uvicorn's message is above)")
+            return EXIT_USAGE
     print("crnn serve: stopped", file=sys.stderr)
     return EXIT_OK
 
