@@ -117,3 +117,29 @@ def test_api_docs_render_offline(server: ServerProcess, browser) -> None:
         lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")] or False
     )
     assert "/v1/recognize" in paths and "/health" in paths
+
+
+def test_page_reads_a_dropped_image(server: ServerProcess, browser) -> None:
+    import base64
+
+    from selenium.webdriver.common.by import By
+
+    labels = _labels()
+    name = "sample_07.png"
+    browser.get(server.url + "/")
+    # What a drag from the desktop delivers: a drop event whose DataTransfer holds the file.
+    browser.execute_script(
+        """
+        const bytes = Uint8Array.from(atob(arguments[0]), (c) => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], arguments[1], {type: "image/png"}));
+        const zone = document.getElementById("drop");
+        zone.dispatchEvent(new DragEvent("dragover", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+        zone.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+        """,
+        base64.b64encode((SAMPLES / name).read_bytes()).decode(),
+        name,
+    )
+    [item] = _finished_results(browser, 1)
+    assert item.get_attribute("data-state") == "done" and item.get_attribute("data-name") == name
+    assert item.find_element(By.CLASS_NAME, "text").text == labels[name]
