@@ -156,3 +156,17 @@ def test_collate_pads_to_widest_and_returns_true_widths() -> None:
     assert (batch[0, :, :, :40] == 1).all()
     with pytest.raises(ValueError, match="empty"):
         collate([])
+
+
+def test_width_groups_batch_similar_widths_widest_first() -> None:
+    from crnn_ctc.preprocess import width_groups
+
+    widths = [100, 40, 98, 45, 300, 99, 41, 42]
+    groups = width_groups(widths, max_batch=2, min_fill=0.9)
+    assert sorted(index for group in groups for index in group) == list(range(len(widths)))  # each image once
+    assert groups == [[4], [0, 5], [2], [3, 7], [6, 1]]
+    assert all(len(group) <= 2 for group in groups)
+    assert width_groups(widths, max_batch=64, min_fill=0.0) == [[4, 0, 5, 2, 3, 7, 6, 1]]  # plain sorted batches
+    assert width_groups([], max_batch=8) == []
+    with pytest.raises(ValueError, match="max_batch"):
+        width_groups(widths, max_batch=0)

@@ -431,7 +431,8 @@ def recognizer():
 
 
 def test_width_groups_keep_similar_widths_together_and_respect_the_batch_size() -> None:
-    from crnn_ctc.serve.batcher import MIN_WIDTH_FILL, width_groups
+    from crnn_ctc.preprocess import MIN_WIDTH_FILL
+    from crnn_ctc.serve.batcher import width_groups
 
     class Job:  # width_groups reads only the array's shape
         def __init__(self, width: int) -> None:

@@ -16,10 +16,18 @@ from .bundle import ModelBundle, ModelInfo, load_bundle, model_info, resolve_mod
 from .charset import Charset
 from .decode import Decoder, DecoderOptions, make_decoder
 from .errors import ImageError
-from .preprocess import DEFAULT_MAX_PIXELS, ImageInput, PreprocessConfig, collate, describe_source, preprocess
+from .preprocess import (
+    DEFAULT_MAX_PIXELS,
+    ImageInput,
+    PreprocessConfig,
+    collate,
+    describe_source,
+    preprocess,
+    width_groups,
+)
 from .runtime import Engine, OnnxEngine, create_engine, set_threads
 
-# Images preprocessed ahead of the network, in batches: sorting this window by width keeps
+# Images preprocessed ahead of the network, in batches: grouping this window by width keeps
 # padding small while memory stays bounded for any number of inputs.
 _WINDOW_BATCHES = 4
 
@@ -152,10 +160,10 @@ class Recognizer:
                 if errors == "raise":
                     raise
                 results[slot] = Prediction("", 0.0, (), source, error.reason)
-        # Widest first within the window, so each batch holds images of similar width.
-        order = sorted(arrays, key=lambda slot: arrays[slot].shape[2], reverse=True)
-        for start in range(0, len(order), batch_size):
-            slots = order[start : start + batch_size]
+        # Batches of similar widths within the window: padding costs as much as image (width_groups).
+        preprocessed = list(arrays)
+        for group in width_groups([arrays[slot].shape[2] for slot in preprocessed], batch_size):
+            slots = [preprocessed[index] for index in group]
             batch, widths = collate([arrays[slot] for slot in slots])
             log_probs, lengths = self.engine.run(batch, widths)
             decoded_batch = self.decoder.decode(log_probs, lengths, names=[sources[slot] for slot in slots])

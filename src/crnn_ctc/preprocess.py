@@ -260,6 +260,28 @@ def preprocess(
     return image_to_array(load_image(source, name=name, max_pixels=max_pixels), config)
 
 
+# A batch's narrowest image is at least this share of its widest. Padding costs as much as image on a
+# CPU: measured on the 2,000 IIIT5K words (small model, ONNX Runtime int8, 1 thread), cutting each
+# window sorted by width into batches of 64 gave 367-421 images/s, cutting also where the width falls
+# below 0.85 of the batch's widest gave 559-597 (0.7: 507-514, 0.95: 603-620).
+MIN_WIDTH_FILL = 0.85
+
+
+def width_groups(widths: Sequence[int], max_batch: int, min_fill: float = MIN_WIDTH_FILL) -> list[list[int]]:
+    """Indices into ``widths``, widest first, cut into batches of at most ``max_batch`` images whose
+    narrowest is at least ``min_fill`` of their widest: little padding, still batched."""
+    if max_batch < 1:
+        raise ValueError(f"max_batch must be at least 1, got {max_batch}")
+    groups: list[list[int]] = []
+    for index in sorted(range(len(widths)), key=lambda index: widths[index], reverse=True):
+        current = groups[-1] if groups else None
+        if current is None or len(current) >= max_batch or widths[index] < min_fill * widths[current[0]]:
+            groups.append([index])
+        else:
+            current.append(index)
+    return groups
+
+
 def collate(arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Pad (C, H, w) arrays on the right to the widest; return the batch and each true width."""
     if not arrays:

@@ -23,16 +23,16 @@ import numpy as np
 
 from ..decode import Decoded, Decoder
 from ..preprocess import collate
+from ..preprocess import width_groups as _width_groups
 from ..runtime import Engine
 from .errors import ServeError
 from .metrics import ServeMetrics
 
 log = logging.getLogger("crnn_ctc.serve")
 
-# A group's narrowest image is at least this share of its widest. Padding costs as much as image:
-# measured on 256 IIIT5K words (small model, ONNX Runtime, 1 thread), random batches of 32 took 2.2x the
-# time of one-by-one inference, while groups split at 0.85 took 0.85x (0.8: 0.87x, 0.9: 0.89x, 1.0: 0.93x).
-MIN_WIDTH_FILL = 0.85
+# Groups of similar widths (preprocess.width_groups): measured on 256 IIIT5K words (small model, ONNX
+# Runtime, 1 thread), random batches of 32 took 2.2x the time of one-by-one inference, while groups split
+# at 0.85 of the widest took 0.85x (0.8: 0.87x, 0.9: 0.89x, 1.0: 0.93x).
 
 
 @dataclass(frozen=True)
@@ -187,18 +187,8 @@ class Batcher:
 
 def width_groups(jobs: Sequence[_Job], max_batch: int) -> list[list[_Job]]:
     """``jobs`` widest first, cut into groups of at most ``max_batch`` whose widths stay within MIN_WIDTH_FILL."""
-    groups: list[list[_Job]] = []
-    for job in sorted(jobs, key=lambda job: job.array.shape[2], reverse=True):
-        current = groups[-1] if groups else None
-        if (
-            current is None
-            or len(current) >= max_batch
-            or job.array.shape[2] < MIN_WIDTH_FILL * current[0].array.shape[2]
-        ):
-            groups.append([job])
-        else:
-            current.append(job)
-    return groups
+    groups = _width_groups([job.array.shape[2] for job in jobs], max_batch)
+    return [[jobs[index] for index in group] for group in groups]
 
 
 def _deliver(job: _Job, outcome: BatchResult | BaseException) -> None:
