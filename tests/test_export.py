@@ -195,3 +195,10 @@ def test_export_command_int8_static_with_calibration_data(model_path, word_image
     assert main(["export", "--model", str(model_path), "--out", str(out), "--int8", "--calibration",
                  str(tmp_path / "missing")]) == 2  # fmt: skip
     assert "no such dataset" in capsys.readouterr().err
+
+
+def test_static_int8_refuses_too_few_calibration_images(model_path, word_images, tmp_path) -> None:
+    data = labelled_folder(word_images, tmp_path / "calibration")
+    with pytest.raises(ExportError, match="at least 16"):
+        export_onnx(load_bundle(model_path), tmp_path / "x.onnx", int8=True, calibration=data, calibration_count=8)
+    assert not (tmp_path / "x.onnx").exists()

@@ -192,8 +192,8 @@ def calibration_images(
     (so no evaluation set is ever used to tune the graph)."""
     from .preprocess import preprocess
 
-    if count < 8:
-        raise ExportError(f"calibration needs at least 8 images, got {count}")
+    if count < 16:  # 8 are held out for the check
+        raise ExportError(f"calibration needs at least 16 images, got {count}")
     if source is None:
         from .synth import FontWarning, SynthGenerator, preset
 
@@ -216,8 +216,8 @@ def calibration_images(
             images.append(preprocess(image, bundle.preprocess, name=f"{source}[{index}]"))
         except ImageError:
             continue  # a damaged sample is no reason to stop calibrating
-    if len(images) < 8:
-        raise ExportError(f"{source}: fewer than 8 readable images to calibrate with")
+    if len(images) < 16:
+        raise ExportError(f"{source}: fewer than 16 readable images to calibrate with (8 are held out for the check)")
     return images
 
 
