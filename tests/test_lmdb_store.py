@@ -71,3 +71,33 @@ def test_dataset_survives_pickling_for_worker_processes(tmp_path) -> None:
     assert dataset.label(0) == "x"
     clone = pickle.loads(pickle.dumps(dataset))
     assert clone[0] == dataset[0]
+
+
+def test_a_dataset_replaced_at_the_same_path_is_read_afresh_and_the_old_environment_closed(tmp_path) -> None:
+    import shutil
+
+    from crnn_ctc.data import lmdb_store
+
+    def write(count: int) -> None:
+        writer = LmdbWriter(tmp_path / "train")
+        for index in range(count):
+            writer.add(b"image", f"word{index}")
+        writer.close()
+
+    write(3)
+    assert len(LmdbDataset(tmp_path / "train")) == 3
+    status = (tmp_path / "train" / "data.mdb").stat()
+    old_key = (status.st_dev, status.st_ino)
+    assert old_key in lmdb_store._READ_ENVIRONMENTS
+    shutil.rmtree(tmp_path / "train")  # as a rerun of an interrupted conversion sweeps its partial output
+    write(5)
+    assert len(LmdbDataset(tmp_path / "train")) == 5
+    assert old_key not in lmdb_store._READ_ENVIRONMENTS  # the deleted file's environment was closed
+
+
+def test_a_terminated_data_worker_counts_as_an_interruption() -> None:
+    from crnn_ctc.training.loop import _worker_was_terminated
+
+    assert _worker_was_terminated(RuntimeError("DataLoader worker (pid 18773) is killed by signal: Terminated. "))
+    assert not _worker_was_terminated(RuntimeError("DataLoader worker (pid 1) is killed by signal: Killed. "))
+    assert not _worker_was_terminated(RuntimeError("CUDA out of memory"))

@@ -38,6 +38,7 @@ def _read_environment(path: Path) -> lmdb.Environment:
     key = (status.st_dev, status.st_ino)
     environment = _READ_ENVIRONMENTS.get(key)
     if environment is None:
+        _close_replaced_environments()
         try:
             environment = lmdb.open(
                 str(path), readonly=True, lock=False, readahead=False, meminit=False, subdir=path.is_dir(),
@@ -47,6 +48,23 @@ def _read_environment(path: Path) -> lmdb.Environment:
             raise DatasetError(f"{path}: cannot open as LMDB: {error}") from None
         _READ_ENVIRONMENTS[key] = environment
     return environment
+
+
+def _close_replaced_environments() -> None:
+    """Close cached environments whose file was deleted or replaced. LMDB refuses to open a second
+    environment on a folder it still holds, and a new dataset's folder can reuse a deleted one's
+    inode (a rerun of an interrupted conversion after a reader looked at its partial output)."""
+    for key, environment in list(_READ_ENVIRONMENTS.items()):
+        path = Path(environment.path())
+        data_file = path / "data.mdb" if path.is_dir() else path
+        try:
+            status = data_file.stat()
+            current = (status.st_dev, status.st_ino) == key
+        except OSError:
+            current = False
+        if not current:
+            del _READ_ENVIRONMENTS[key]
+            environment.close()
 
 
 def image_key(index: int) -> bytes:

@@ -6,6 +6,7 @@ import ctypes
 import math
 import re
 import signal
+import threading
 import time
 import warnings
 from collections import Counter
@@ -383,7 +384,14 @@ class Trainer:
                 else:
                     self.epoch += 1
                     self.batch_in_epoch = 0
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, RuntimeError) as error:
+            if isinstance(error, RuntimeError) and not _worker_was_terminated(error):
+                raise
+            # A SIGTERM to the process group also kills the data workers; PyTorch's SIGCHLD handler would
+            # then raise in the middle of the checkpoint below (or instead of the KeyboardInterrupt).
+            # No more batches are needed, so the handler goes before the checkpoint is written.
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             self._checkpoint()
             stopped = "interrupted (resume with --resume)"
         finally:
@@ -426,3 +434,9 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
     """Train with ``config``; see ``Trainer``."""
     _keep_freed_memory()
     return Trainer(config, resume=resume, progress=progress, report=report).run()
+
+
+def _worker_was_terminated(error: RuntimeError) -> bool:
+    """PyTorch's error for a data worker killed by SIGTERM or SIGINT: the run is being interrupted."""
+    message = str(error)
+    return "DataLoader worker" in message and ("Terminated" in message or "Interrupt" in message)
