@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import warnings
@@ -30,11 +29,11 @@ def _cache_dir() -> Path:
 
 def onnx_model_bytes(bundle: ModelBundle) -> bytes:
     """The bundle exported to ONNX; cached on disk by the model file's hash (an export takes seconds)."""
-    from ..export import onnx_bytes
+    from ..export import file_sha256, onnx_bytes
 
     if bundle.path is None or not bundle.path.is_file():
         return onnx_bytes(bundle)
-    digest = hashlib.sha256(bundle.path.read_bytes()).hexdigest()[:32]
+    digest = file_sha256(bundle.path)[:32]
     cached = _cache_dir() / f"{digest}.onnx"
     if cached.is_file():
         return cached.read_bytes()
