@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import shutil
+import string
 import warnings
 from pathlib import Path
 
@@ -190,6 +191,65 @@ def test_text_uses_only_what_the_font_draws() -> None:
     texts = [source.text(rng, allowed) for _ in range(300)]
     assert all(text and set(text) <= allowed for text in texts)
     assert any(text.isdigit() for text in texts) and any(text.isalpha() for text in texts)
+
+
+def test_lines_have_single_inner_spaces_and_fit_the_font() -> None:
+    import random
+
+    source = TextSource(SynthConfig(text_mix={"line": 1.0}, max_line_chars=40), WORDS)
+    allowed = frozenset(string.printable[:95])
+    rng = random.Random(5)
+    lines = [source.text(rng, allowed) for _ in range(300)]
+    for line in lines:
+        assert line == line.strip() and "  " not in line and len(line) <= 40, repr(line)
+        assert set(line) <= allowed
+    assert sum(" " in line for line in lines) >= 290  # lines have at least two words
+    assert max(len(line.split()) for line in lines) >= 5
+    # A font without a usable space never gets a line: its text falls back to single words.
+    no_space = allowed - {" "}
+    assert all(" " not in source.text(rng, no_space) for _ in range(100))
+
+
+@pytest.mark.parametrize("name", ["document", "scene-lines"])
+def test_line_presets_render_truthful_lines(name: str, printable_fonts: list[SelectedFont], font_cache: Path) -> None:
+    charset = Charset.preset("printable+space")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FontWarning)
+        fonts = select_fonts([font.face for font in printable_fonts], charset, cache_dir=font_cache)
+    generator = SynthGenerator(preset(name), charset, fonts, WORDS, seed=11)
+    spaced = 0
+    for index in range(30):
+        sample = generator.sample_info(index)
+        assert sample.label == label_for(sample.text, charset) and charset.unknown_symbols(sample.label) == []
+        assert sample.label == sample.label.strip() and "  " not in sample.label
+        if " " in sample.text:
+            spaced += 1
+            assert sample.font.check.advances[" "] >= 0.15  # the gap a reader sees is really there
+        assert sample.image.height == 32 and sample.image.mode == "RGB"
+    assert spaced >= 15
+
+
+def test_document_preset_prints_dark_ink_on_light_paper(printable_fonts: list[SelectedFont]) -> None:
+    config = preset("document").with_changes(p_dark_text=1.0, p_binarize=0.0, p_noise=0.0, p_jpeg=0.0)
+    generator = SynthGenerator(config, Charset.preset("printable+space"), printable_fonts, WORDS, seed=4)
+    for index in range(10):
+        gray = np.asarray(generator.sample(index)[0].convert("L"), dtype=np.float32)
+        assert np.median(gray) > 150 and gray.min() < 110
+
+
+def test_font_split_is_disjoint_fixed_and_covers_every_font(printable_fonts: list[SelectedFont]) -> None:
+    from crnn_ctc.synth.fonts import FONT_SPLITS, font_split, is_heldout_family
+
+    train, heldout = font_split(printable_fonts, "train"), font_split(printable_fonts, "heldout")
+    assert len(train) + len(heldout) == len(font_split(printable_fonts, "all")) == len(printable_fonts)
+    assert not {f.face.family for f in train} & {f.face.family for f in heldout}
+    assert FONT_SPLITS == ("all", "train", "heldout")
+    families = [f"Family {number}" for number in range(2000)]
+    share = sum(map(is_heldout_family, families)) / len(families)
+    assert 0.07 < share < 0.13  # about one family in ten
+    assert is_heldout_family("DejaVu Sans") == is_heldout_family(" dejavu sans ")  # by name only
+    with pytest.raises(ValueError, match="font split"):
+        font_split(printable_fonts, "test")
 
 
 def test_word_file_with_counts_and_errors(tmp_path: Path) -> None:

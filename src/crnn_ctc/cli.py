@@ -330,7 +330,11 @@ def _add_train_command(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--warmup-steps", dest="warmup_steps", type=int)
     train.add_argument("--weight-decay", dest="weight_decay", type=float)
     train.add_argument("--grad-clip", dest="grad_clip", type=float)
-    train.add_argument("--amp", nargs="?", const="auto", choices=AMP_MODES, help="bf16 on CPU, fp16 on CUDA")
+    train.add_argument(
+        "--amp", nargs="?", const="auto", choices=AMP_MODES,
+        help="precision: auto (default: bf16 where the CPU or GPU computes it natively, else fp32), off (fp32), "
+        "bf16, fp16 (CUDA)",
+    )  # fmt: skip
     train.add_argument("--workers", type=int, help="data loading processes")
     train.add_argument("--seed", type=int)
     train.add_argument("--device", help="auto, cpu, cuda, cuda:N")

@@ -110,6 +110,20 @@ def texture(rng: random.Random, np_rng: np.random.Generator, width: int, height:
     return base + grain
 
 
+def paper(rng: random.Random, np_rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    """White, cream or grey-white paper, sometimes with grain or an uneven scan's shading (float32 RGB)."""
+    level = rng.uniform(200, 255)
+    tint = np.array([rng.uniform(-8, 4), rng.uniform(-8, 2), rng.uniform(-20, 0)], dtype=np.float32)
+    canvas: np.ndarray = np.empty((height, width, 3), dtype=np.float32)
+    canvas[:] = np.clip(level + tint, 0, 255)
+    if rng.random() < 0.3:
+        canvas += np_rng.normal(0, rng.uniform(2, 9), (height, width, 1)).astype(np.float32)
+    if rng.random() < 0.2:
+        ramp = np.linspace(0, 1, width, dtype=np.float32)[None, :, None]
+        canvas -= ramp * rng.uniform(0, 40) if rng.random() < 0.5 else (1 - ramp) * rng.uniform(0, 40)
+    return np.clip(canvas, 0, 255)
+
+
 def background(
     rng: random.Random, np_rng: np.random.Generator, width: int, height: int, p_natural: float, p_texture: float,
     contrast_range: tuple[float, float],

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import ConfigError
 
-TEXT_KINDS = ("word", "random", "number", "price", "date", "code", "punctuated")
+TEXT_KINDS = ("word", "random", "number", "price", "date", "code", "punctuated", "line")
 FONT_CATEGORIES = ("sans-serif", "serif", "monospace", "handwriting", "display")
 CASES = ("lower", "upper", "title")
 
@@ -40,7 +40,11 @@ class SynthConfig:
     case_mix: dict[str, float] = field(default_factory=lambda: {"lower": 0.45, "upper": 0.3, "title": 0.25})
     vocabulary_size: int = 100_000  # most frequent words of the list that are kept
     word_frequency_power: float = 0.35  # sampling weight = frequency ** power (0: uniform, 1: as in text)
-    max_chars: int = 24
+    max_chars: int = 24  # of a word-like text (every kind but "line")
+    # A "line" is 2 to 10 words in sentence-like order with numbers, prices, dates and codes among
+    # them (text.py), cut at a word boundary to at most ``max_line_chars``.
+    line_words_range: tuple[int, int] = (2, 10)
+    max_line_chars: int = 64
 
     # -- fonts ------------------------------------------------------------------------------------
     # Chance of a font category; within one, families are equally likely, then their files.
@@ -60,12 +64,15 @@ class SynthConfig:
     p_shadow: float = 0.12
     shadow_offset_range: tuple[float, float] = (0.02, 0.08)  # in em, right and down
     p_underline: float = 0.04  # a line under or through the text (never crossing into another glyph row)
+    p_dark_text: float = 0.0  # ink: the text is near-black (or dark grey/blue) whatever the background
 
     # -- geometry ---------------------------------------------------------------------------------
     p_rotation: float = 0.35
     rotation_degrees: float = 4.0  # uniform in [-x, x]
     p_perspective: float = 0.3
     perspective_strength: float = 0.1  # corner jitter, in text heights
+    p_baseline_jitter: float = 0.0  # each character moved up or down a little, as in a typed or poor scan
+    baseline_jitter_range: tuple[float, float] = (0.01, 0.04)  # in em
     p_curve: float = 0.08
     curve_amount: float = 0.18  # arc height, in text heights
     p_shear: float = 0.12  # slant, beyond what italic fonts give
@@ -92,6 +99,7 @@ class SynthConfig:
     low_resolution_range: tuple[float, float] = (0.35, 0.8)  # the small height, in output heights
     p_grayscale: float = 0.1
     p_invert: float = 0.0  # swap text and background colours after the contrast check
+    p_binarize: float = 0.0  # a scanner's black and white: a noisy threshold, after everything but JPEG
 
     def __post_init__(self) -> None:
         self.validate()
@@ -111,8 +119,10 @@ class SynthConfig:
         _check_weights("text_mix", self.text_mix, TEXT_KINDS)
         _check_weights("case_mix", self.case_mix, CASES)
         _check_weights("font_mix", self.font_mix, FONT_CATEGORIES)
-        if self.vocabulary_size < 1 or self.max_chars < 1:
-            raise ConfigError("synth config vocabulary_size and max_chars must be at least 1")
+        if self.vocabulary_size < 1 or self.max_chars < 1 or self.max_line_chars < 1:
+            raise ConfigError("synth config vocabulary_size, max_chars and max_line_chars must be at least 1")
+        if self.line_words_range[0] < 1:
+            raise ConfigError(f"line_words_range must start at 1 or more, got {self.line_words_range}")
         if self.word_frequency_power < 0:
             raise ConfigError(f"word_frequency_power must be >= 0, got {self.word_frequency_power}")
         if not 0.0 <= self.min_contrast <= 0.9:
@@ -168,7 +178,8 @@ def _check_weights(name: str, weights: dict[str, float], allowed: tuple[str, ...
 
 def preset(name: str) -> SynthConfig:
     """``default``; ``clean`` (no geometry, background or degradation: a baseline to compare with);
-    ``heavy`` (every effect twice as likely and stronger)."""
+    ``heavy`` (every effect twice as likely and stronger); ``document`` (printed lines: dark ink on white
+    or paper, text fonts, scan degradations); ``scene-lines`` (short lines with the default's scene looks)."""
     base = SynthConfig()
     if name == "default":
         return base
@@ -183,7 +194,22 @@ def preset(name: str) -> SynthConfig:
             "min_contrast": 0.22,
         }  # fmt: skip
         return base.with_changes(**{**doubled, **changes})
+    if name == "document":
+        return base.with_changes(
+            text_mix={"line": 0.8, "word": 0.1, "number": 0.03, "price": 0.02, "date": 0.02, "code": 0.03},
+            case_mix={"lower": 0.6, "upper": 0.15, "title": 0.25},
+            font_mix={"serif": 0.38, "sans-serif": 0.38, "monospace": 0.2, "display": 0.04, "handwriting": 0.0},
+            text_height_range=(1.0, 1.8), p_fake_bold=0.05, p_spacing=0.1, spacing_range=(-0.02, 0.12),
+            min_contrast=0.45, p_border=0.0, p_shadow=0.0, p_underline=0.02, p_dark_text=0.9,
+            p_rotation=0.4, rotation_degrees=1.0, p_perspective=0.1, perspective_strength=0.03, p_curve=0.0,
+            p_shear=0.0, p_baseline_jitter=0.25, p_natural=0.0, p_texture=0.35, p_loose_crop=0.7,
+            loose_margin_range=(0.02, 0.3), p_blur=0.3, blur_range=(0.3, 0.9), p_motion_blur=0.0, p_noise=0.3,
+            noise_range=(2.0, 10.0), p_jpeg=0.3, jpeg_quality_range=(30, 90), p_low_resolution=0.25,
+            low_resolution_range=(0.5, 0.9), p_grayscale=0.5, p_binarize=0.2,
+        )  # fmt: skip
+    if name == "scene-lines":
+        return base.with_changes(text_mix={"line": 0.85, "word": 0.15}, line_words_range=(2, 6), max_line_chars=40)
     raise ConfigError(f"unknown synth preset {name!r}; known: {', '.join(PRESETS)}")
 
 
-PRESETS = ("default", "clean", "heavy")
+PRESETS = ("default", "clean", "heavy", "document", "scene-lines")

@@ -20,6 +20,7 @@ import logging
 import multiprocessing
 import os
 import re
+import signal
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -307,6 +308,14 @@ def label_for(text: str, charset: Charset) -> str:
     return "".join(char if char in charset else char.swapcase() for char in text)
 
 
+def _default_signals() -> None:
+    """A pool worker dies on the pool's SIGTERM. It is forked from ``crnn``, whose SIGTERM handler
+    (unwind like Ctrl-C) it would inherit: the worker then survived ``Pool.terminate`` and the
+    caller hung in ``join`` (seen when ``crnn train`` opened a second ``synth:`` source)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def select_fonts(
     faces: Sequence[FontFace],
     charset: Charset,
@@ -323,7 +332,7 @@ def select_fonts(
     symbols = "".join(charset.symbols)
     tasks = [(face.path, symbols, cache) for face in faces]
     if workers > 1 and len(tasks) > 16:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        with multiprocessing.get_context("fork").Pool(workers, initializer=_default_signals) as pool:
             results = []
             for result in pool.imap(_cached_check, tasks, chunksize=8):
                 results.append(result)
@@ -354,6 +363,28 @@ def select_fonts(
             continue
         selected.append(SelectedFont(face, outcome, allowed))
     return selected
+
+
+FONT_SPLITS = ("all", "train", "heldout")
+HELDOUT_SHARE = 10  # one family in this many is held out
+
+
+def font_split(fonts: Sequence[SelectedFont], split: str) -> list[SelectedFont]:
+    """The fonts of one side of a fixed split by family: about one family in ten is ``heldout``,
+    the rest ``train``. A family's side depends on its name only, so it is the same on every
+    machine and stays put as fonts are added; a model trained on ``train`` has never seen a
+    ``heldout`` face, which makes the held-out sets an honest check of unseen looks."""
+    if split not in FONT_SPLITS:
+        raise ValueError(f"font split must be one of {', '.join(FONT_SPLITS)}, got {split!r}")
+    if split == "all":
+        return list(fonts)
+    want_heldout = split == "heldout"
+    return [font for font in fonts if is_heldout_family(font.face.family) == want_heldout]
+
+
+def is_heldout_family(family: str) -> bool:
+    digest = hashlib.sha256(family.strip().lower().encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "big") % HELDOUT_SHARE == 0
 
 
 def uncovered_symbols(fonts: Sequence[SelectedFont], charset: Charset) -> list[str]:

@@ -21,12 +21,13 @@ from PIL import Image
 
 from ..charset import Charset
 from .config import SynthConfig
-from .fonts import FontError, SelectedFont, find_fonts, label_for, select_fonts, uncovered_symbols
+from .fonts import FontError, SelectedFont, find_fonts, font_split, label_for, select_fonts, uncovered_symbols
 from .render import Plan, render
 from .text import TextSource, WordList, load_words
 
 IMAGE_FORMATS = ("jpeg", "png")
 JPEG_QUALITY = 95  # as `crnn dataset create` stores images
+_MIN_SPACE_EM = 0.15  # narrowest space advance (in em) of a font that draws text with spaces
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class SynthGenerator:
         words: str | Path | None = None,
         seed: int = 0,
         workers: int = 0,
+        split: str = "all",
     ) -> SynthGenerator:
         """Find and check fonts (a folder, a manifest, or the default set) and load the word list.
 
@@ -81,6 +83,7 @@ class SynthGenerator:
         charset = Charset.resolve(charset)
         if fonts is None or isinstance(fonts, str | Path):
             fonts = select_fonts(find_fonts(fonts), charset, workers=workers or os.cpu_count() or 1)
+        fonts = font_split(fonts, split)
         word_list = load_words(words, config.vocabulary_size, config.word_frequency_power)
         return cls(config, charset, fonts, word_list, seed)
 
@@ -96,7 +99,10 @@ class SynthGenerator:
         category = rng.choices(self._categories, weights=self._category_weights)[0]
         family = self._families[category][rng.randrange(len(self._families[category]))]
         font = family[rng.randrange(len(family))]
-        text = self.text_source.text(rng, font.allowed)
+        allowed = font.allowed
+        if font.check.advances.get(" ", 0.0) < _MIN_SPACE_EM:
+            allowed = allowed - {" "}  # a space this narrow reads as no space: the label would lie
+        text = self.text_source.text(rng, allowed)
         size = max(8, round(config.height * rng.uniform(*config.text_height_range)))
         spacing = rng.uniform(*config.spacing_range) * size if rng.random() < config.p_spacing else 0.0
         fake_bold = max(1, round(size * 0.025)) if rng.random() < config.p_fake_bold else 0

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .backgrounds import background, luminance, random_colour
+from .backgrounds import background, luminance, paper, random_colour
 from .config import SynthConfig
 from .fonts import SelectedFont, load_font
 
@@ -43,14 +43,19 @@ def draw_masks(plan: Plan, rng: random.Random, config: SynthConfig) -> tuple[Ima
     border = max(1, round(size * rng.uniform(*config.border_range))) if rng.random() < config.p_border else 0
     shadow = rng.random() < config.p_shadow
     ascent, descent = font.getmetrics()
-    if plan.spacing:
+    # Drawn with the same generator only where the preset asks, so older presets keep their images.
+    jitter = 0.0
+    if config.p_baseline_jitter and rng.random() < config.p_baseline_jitter:
+        jitter = rng.uniform(*config.baseline_jitter_range) * size
+    if plan.spacing or jitter:
         advances = [font.getlength(char) + plan.spacing for char in plan.text]
         width = sum(advances) - plan.spacing
+        rises = [round(rng.uniform(-jitter, jitter)) for _ in plan.text]
     else:
         advances = []
         width = font.getlength(plan.text)
     # Room for what reaches past the advance box: italic overhangs, outlines, shadows.
-    pad = size // 4 + border + plan.fake_bold + (size // 8 if shadow else 0)
+    pad = size // 4 + border + plan.fake_bold + (size // 8 if shadow else 0) + math.ceil(jitter)
     canvas = (math.ceil(width) + 2 * pad, ascent + descent + 2 * pad)
     glyphs = Image.new("L", canvas)
     outline = Image.new("L", canvas) if border else None
@@ -60,8 +65,8 @@ def draw_masks(plan: Plan, rng: random.Random, config: SynthConfig) -> tuple[Ima
         draw = ImageDraw.Draw(layer)
         if advances:
             x = float(pad)
-            for char, advance in zip(plan.text, advances, strict=True):
-                draw.text((x, pad), char, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
+            for char, advance, rise in zip(plan.text, advances, rises, strict=True):
+                draw.text((x, pad + rise), char, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
                 x += advance
         else:
             draw.text((pad, pad), plan.text, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
@@ -183,6 +188,15 @@ def compose(
     width = max(4, round(cropped.width * config.height / cropped.height))
     layers = np.asarray(cropped.resize((width, config.height), Image.Resampling.BOX), dtype=np.float32) / 255.0
     height, width = layers.shape[:2]
+    if config.p_dark_text and rng.random() < config.p_dark_text:  # printed ink on paper
+        canvas = paper(rng, np_rng, width, height) if rng.random() > config.p_texture else background(
+            rng, np_rng, width, height, 0.0, 1.0, config.natural_contrast_range
+        )  # fmt: skip
+        canvas = np.maximum(canvas, 185.0)  # a texture is lifted to paper's lightness: the ink must contrast
+        ink = rng.uniform(0, 70)
+        text = np.clip(np.array([ink, ink, ink + rng.uniform(0, 50) * (rng.random() < 0.2)]), 0, 255)
+        canvas += (text - canvas) * layers[..., 0:1] * (rng.uniform(0.85, 1.0) if rng.random() < 0.3 else 1.0)
+        return canvas
     canvas = background(rng, np_rng, width, height, config.p_natural, config.p_texture, config.natural_contrast_range)
     glyphs, outline, shade = layers[..., 0:1], layers[..., 1:2], layers[..., 2:3]
     weight = glyphs[..., 0]
@@ -233,6 +247,8 @@ def degrade(canvas: np.ndarray, rng: random.Random, np_rng: np.random.Generator,
         image = image.convert("L").convert("RGB")
     if rng.random() < config.p_invert:
         image = Image.eval(image, lambda value: 255 - value)
+    if config.p_binarize and rng.random() < config.p_binarize:
+        image = _binarize(image, rng, np_rng)
     if rng.random() < config.p_jpeg:
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=rng.randint(*config.jpeg_quality_range))
@@ -240,6 +256,17 @@ def degrade(canvas: np.ndarray, rng: random.Random, np_rng: np.random.Generator,
         with Image.open(buffer) as decoded:
             image = decoded.convert("RGB")
     return image
+
+
+def _binarize(image: Image.Image, rng: random.Random, np_rng: np.random.Generator) -> Image.Image:
+    """Black and white as a cheap scanner makes it: a threshold between ink and paper, with noise
+    that breaks thin strokes and speckles the page a little."""
+    gray = np.asarray(image.convert("L"), dtype=np.float32)
+    low, high = np.percentile(gray, 5), np.percentile(gray, 95)
+    threshold = low + (high - low) * rng.uniform(0.35, 0.65)
+    noisy = gray + np_rng.normal(0, rng.uniform(0, 18), gray.shape).astype(np.float32)
+    binary = np.where(noisy > threshold, 255, 0).astype(np.uint8)
+    return Image.fromarray(binary).convert("RGB")
 
 
 def render(plan: Plan, rng: random.Random, np_rng: np.random.Generator, config: SynthConfig) -> Image.Image:

@@ -108,13 +108,21 @@ class TextSource:
         self._case_weights = list(itertools.accumulate(config.case_mix[case] for case in self._cases))
         self._makers: dict[str, Callable[[random.Random], str]] = {
             "word": self._word, "random": self._random, "number": self._number, "price": self._price,
-            "date": self._date, "code": self._code, "punctuated": self._punctuated,
+            "date": self._date, "code": self._code, "punctuated": self._punctuated, "line": self._line,
         }  # fmt: skip
 
     def text(self, rng: random.Random, allowed: frozenset[str]) -> str:
-        """A non-empty string of ``allowed`` characters, at most ``max_chars`` long."""
+        """A non-empty string of ``allowed`` characters, at most ``max_chars`` long (``max_line_chars``
+        for a line), with single spaces between words and none at either end."""
         for _ in range(8):
             kind = rng.choices(self._kinds, cum_weights=self._kind_weights)[0]
+            if kind == "line":
+                if " " not in allowed:
+                    continue
+                line = self._fit_line(self._line(rng), allowed, rng)
+                if line:
+                    return line
+                continue
             text = self._makers[kind](rng)
             if " " in text and " " not in allowed:
                 continue  # joined words read as one long non-word: draw something else
@@ -131,6 +139,21 @@ class TextSource:
             if variant and all(char in allowed for char in variant):
                 return variant
         return ""
+
+    def _fit_line(self, line: str, allowed: frozenset[str], rng: random.Random) -> str:
+        """The words of ``line`` the font draws (each in another case if need be), joined by single
+        spaces and cut at a word boundary to ``max_line_chars``; empty if fewer than two remain."""
+        words: list[str] = []
+        length = -1
+        for token in line.split():
+            fitted = self._fit(token, allowed, rng)
+            if not fitted:
+                continue
+            if length + 1 + len(fitted) > self.config.max_line_chars:
+                break
+            words.append(fitted)
+            length += 1 + len(fitted)
+        return " ".join(words) if len(words) >= 2 else ""
 
     def _letters(self, rng: random.Random, allowed: frozenset[str], length: int) -> str:
         pool = sorted(char for char in allowed if char.isalnum()) or sorted(allowed - {" "})
@@ -210,6 +233,43 @@ class TextSource:
         if style == 4:  # A12
             return rng.choice(letters) + str(rng.randint(1, 99))
         return "".join(rng.choices(digits, k=rng.randint(5, 12)))  # a long number: a barcode's digits
+
+    def _line(self, rng: random.Random) -> str:
+        """Words in sentence-like order: a capital first, commas, numbers, prices, dates and codes
+        among them, and a closing mark; sometimes all capitals or title case, as headings are."""
+        count = rng.randint(*self.config.line_words_range)
+        tokens: list[str] = []
+        for position in range(count):
+            roll = rng.random()
+            if roll < 0.06:
+                token = self._number(rng)
+            elif roll < 0.08:
+                token = self._price(rng)
+            elif roll < 0.10:
+                token = self._date(rng)
+            elif roll < 0.12:
+                token = self._code(rng)
+            elif roll < 0.14:
+                token = rng.choice(("-", "&", "+", "/", "=", "|", "--", "*", "..."))
+            else:
+                token = self.words.sample(rng).lower()
+                if rng.random() < 0.05:
+                    token = token.title()  # a name
+                if position < count - 1 and rng.random() < 0.08:
+                    token += rng.choice(",,,,;:")
+                elif rng.random() < 0.02:
+                    token = rng.choice(('"', "'", "(")) + token + rng.choice(('"', "'", ")"))
+            tokens.append(token)
+        style = rng.random()
+        if style < 0.1:
+            tokens = [token.upper() for token in tokens]
+        elif style < 0.2:
+            tokens = [token.title() for token in tokens]
+        else:
+            tokens[0] = tokens[0][:1].upper() + tokens[0][1:]
+            if rng.random() < 0.6:
+                tokens[-1] += rng.choice("......!?:;")
+        return " ".join(tokens)
 
     def _punctuated(self, rng: random.Random) -> str:
         word = _case(self.words.sample(rng), rng.choices(self._cases, cum_weights=self._case_weights)[0])

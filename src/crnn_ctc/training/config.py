@@ -39,7 +39,7 @@ class TrainConfig:
     warmup_steps: int = 200
     weight_decay: float = 0.0
     grad_clip: float = 5.0
-    amp: str = "off"
+    amp: str = "auto"  # precision.py: bf16 where the device computes it natively, else fp32
     workers: int = 2
     seed: int = 0
     device: str = "auto"
@@ -75,13 +75,16 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+    def save(self, path: Path, **resolved: Any) -> None:
+        """The options as given, plus what they resolved to on this machine (``resolved``, e.g. the
+        precision ``--amp auto`` chose), under ``"resolved"``."""
+        values = {**self.to_dict(), **({"resolved": resolved} if resolved else {})}
+        path.write_text(json.dumps(values, indent=1) + "\n", encoding="utf-8")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], origin: str = "config") -> TrainConfig:
         known = {f.name for f in fields(cls)}
-        cleaned = {key.replace("-", "_"): value for key, value in values.items()}
+        cleaned = {key.replace("-", "_"): value for key, value in values.items() if key != "resolved"}
         unknown = sorted(set(cleaned) - known)
         if unknown:
             raise ConfigError(f"{origin}: unknown training options: {', '.join(unknown)}")

@@ -32,6 +32,7 @@ from .checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, s
 from .config import TrainConfig
 from .distributed import Distributed, setup_distributed
 from .logs import TrainingLog
+from .precision import choose_precision
 from .sources import EpochPlan, PreparedSource, SourceMixture, collate_for_training, parse_source, prepare_source
 
 Reporter = Callable[[str], None]
@@ -83,16 +84,6 @@ def _optimizer(config: TrainConfig, parameters: Any) -> torch.optim.Optimizer:
     return torch.optim.Adam(parameters, lr=lr, weight_decay=config.weight_decay)
 
 
-def _amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
-    if config.amp == "off":
-        return None
-    if config.amp == "fp16":
-        if device.type != "cuda":
-            raise ConfigError("--amp fp16 needs a CUDA device; use --amp bf16 on the CPU")
-        return torch.float16
-    return torch.bfloat16 if config.amp == "bf16" or device.type == "cpu" else torch.float16
-
-
 def _initial_bundle(config: TrainConfig, charset: Charset, report: Reporter) -> ModelBundle:
     preprocess = PreprocessConfig(height=config.height, channels=config.channels, max_width=config.max_width)
     bundle = new_bundle(config.arch, charset, preprocess, seed=config.seed)
@@ -141,7 +132,10 @@ class Trainer:
         torch.manual_seed(config.seed)
         charset = Charset.resolve(config.charset)
         self.bundle = _initial_bundle(config, charset, self.report)
+        self.precision = choose_precision(config.amp, self.device)
         self.model = self.bundle.model.to(self.device).train()
+        if self.precision.channels_last:  # oneDNN's bf16 convolutions are fastest in NHWC
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.geometry = self.bundle.config
         self.network: nn.Module = self.dist.wrap(self.model)
         self.train_sources = self._prepare(config.train, "train")
@@ -155,7 +149,7 @@ class Trainer:
         self.total_steps = config.max_steps or (epochs or 1) * self.batches_per_epoch
         self.optimizer = _optimizer(config, self.model.parameters())
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _schedule(config, self.total_steps))
-        self.amp_dtype = _amp_dtype(config, self.device)
+        self.amp_dtype = self.precision.dtype
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.ctc = nn.CTCLoss(blank=BLANK, zero_infinity=True)
         self.decoder = GreedyDecoder(charset)
@@ -323,7 +317,9 @@ class Trainer:
 
         if self.dist.is_main:
             self.model_dir.mkdir(parents=True, exist_ok=True)
-            self.config.save(self.model_dir / "config.json")
+            self.config.save(self.model_dir / "config.json", precision=self.precision.name)
+        self.report(f"precision: {self.precision.name}{' + channels_last' if self.precision.channels_last else ''} "
+                    f"({self.precision.reason})")  # fmt: skip
         self.report(
             f"training {self.geometry.arch} ({sum(p.numel() for p in self.model.parameters()):,} parameters) on "
             f"{self.device} x{self.dist.world_size}: {self.total_steps:,} steps, {self.batches_per_epoch:,} batches "

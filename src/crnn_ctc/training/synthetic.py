@@ -1,7 +1,8 @@
 """``synth:`` training sources: images rendered on the fly, fresh every epoch, never written to disk.
 
-Spec: ``synth:`` or ``synth:preset=heavy,fonts=DIR,words=FILE,config=JSON`` (optionally ``@WEIGHT``);
-``config`` is a file of generator settings as ``crnn synth --config`` takes (it may name a preset). Sample i
+Spec: ``synth:`` or ``synth:preset=heavy,fonts=DIR,words=FILE,config=JSON,split=train`` (optionally
+``@WEIGHT``); ``config`` is a file of generator settings as ``crnn synth --config`` takes (it may name a
+preset); ``split`` keeps one side of the fixed font split (``train``, ``heldout``, or ``all``, the default). Sample i
 of a seed is always the same image, so a resumed run sees exactly what it would have seen.
 """
 
@@ -17,7 +18,7 @@ from ..errors import ConfigError
 from ..preprocess import PreprocessConfig
 from .sources import SYNTH_PREFIX, PreparedSource, SourceSpec
 
-_OPTIONS = ("preset", "fonts", "words", "config")
+_OPTIONS = ("preset", "fonts", "words", "config", "split")
 # Index space of a synthetic source: far more than any run draws, so it never repeats.
 _SYNTH_LENGTH = 1 << 40
 
@@ -59,7 +60,14 @@ def synthetic_source(spec: SourceSpec, charset: Charset, preprocess: PreprocessC
         raise ConfigError(f"{spec.location!r}: give preset= or config= (a config file may name its preset), not both")
     base = SynthConfig.from_file(options["config"]) if "config" in options else preset(options.get("preset", "default"))
     config = dataclasses.replace(base, height=preprocess.height)
-    generator = SynthGenerator.create(config, charset, options.get("fonts"), options.get("words"), seed=seed)
+    from ..synth.fonts import FONT_SPLITS
+
+    split = options.get("split", "all")
+    if split not in FONT_SPLITS:
+        raise ConfigError(f"{spec.location!r}: split= must be one of {', '.join(FONT_SPLITS)}")
+    generator = SynthGenerator.create(
+        config, charset, options.get("fonts"), options.get("words"), seed=seed, split=split
+    )
     dataset = RecognitionDataset(_GeneratedImages(generator, spec.location), charset, preprocess)
 
     def width(index: int) -> int:
