@@ -29,3 +29,11 @@ def test_most_confident_mistakes_first() -> None:
         report.add(label, prediction, confidence)
     assert [m.label for m in report.most_confident_mistakes(2)] == ["d", "f"]
     assert report.as_dict()["word_accuracy"] == 0.25
+
+
+def test_wer_counts_word_edits_over_label_words() -> None:
+    report = score(["the quick brown fox", "call 555-0199 now"], ["the quick brown fox", "calls55:0199 now"], "raw")
+    # second line: "call"->"calls55:0199" substituted, "555-0199" deleted: 2 word errors of 7 words
+    assert report.wer == pytest.approx(2 / 7)
+    assert report.word_accuracy == 0.5 and report.as_dict()["wer"] == round(2 / 7, 6)
+    assert score(["Hello"], ["hello"], "lower-alnum").wer == 0.0

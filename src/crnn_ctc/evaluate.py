@@ -57,6 +57,8 @@ class Report:
     edit_distance: int = 0
     label_characters: int = 0
     ned_sum: float = 0.0
+    word_errors: int = 0  # word-level edit distance (labels split at whitespace), summed
+    label_words: int = 0
     scored: list[Scored] = field(default_factory=list, repr=False)
 
     @property
@@ -67,6 +69,12 @@ class Report:
     def cer(self) -> float:
         """Character error rate: total edit distance over total label characters."""
         return self.edit_distance / self.label_characters if self.label_characters else 0.0
+
+    @property
+    def wer(self) -> float:
+        """Word error rate: word-level edit distance over label words (for lines; use the ``raw``
+        protocol, since the others drop spaces and so see one word per sample)."""
+        return self.word_errors / self.label_words if self.label_words else 0.0
 
     @property
     def one_minus_ned(self) -> float:
@@ -85,6 +93,9 @@ class Report:
         self.edit_distance += distance
         self.label_characters += len(label)
         self.ned_sum += distance / max(len(label), len(prediction))
+        label_words = label.split()
+        self.word_errors += Levenshtein.distance(label_words, prediction.split())
+        self.label_words += len(label_words)
         self.scored.append(Scored(label, prediction, confidence, label == prediction, distance))
 
     def most_confident_mistakes(self, count: int) -> list[Scored]:
@@ -98,6 +109,7 @@ class Report:
             "excluded": self.excluded,
             "word_accuracy": round(self.word_accuracy, 6),
             "cer": round(self.cer, 6),
+            "wer": round(self.wer, 6),
             "one_minus_ned": round(self.one_minus_ned, 6),
         }
 

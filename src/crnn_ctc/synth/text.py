@@ -254,7 +254,7 @@ class TextSource:
             else:
                 token = self.words.sample(rng).lower()
                 if rng.random() < 0.05:
-                    token = token.title()  # a name
+                    token = token[:1].upper() + token[1:]  # a name (str.title would give "Don'T")
                 if position < count - 1 and rng.random() < 0.08:
                     token += rng.choice(",,,,;:")
                 elif rng.random() < 0.02:
@@ -264,7 +264,7 @@ class TextSource:
         if style < 0.1:
             tokens = [token.upper() for token in tokens]
         elif style < 0.2:
-            tokens = [token.title() for token in tokens]
+            tokens = [token[:1].upper() + token[1:] for token in tokens]
         else:
             tokens[0] = tokens[0][:1].upper() + tokens[0][1:]
             if rng.random() < 0.6:
