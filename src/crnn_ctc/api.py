@@ -26,6 +26,7 @@ from .preprocess import (
     width_groups,
 )
 from .runtime import Engine, OnnxEngine, create_engine, set_threads
+from .runtime.tempered import TemperedEngine
 
 # Images preprocessed ahead of the network, in batches: grouping this window by width keeps
 # padding small while memory stays bounded for any number of inputs.
@@ -104,6 +105,9 @@ class Recognizer:
         else:
             model = load_bundle(model_path)
             engine = create_engine(model, backend, device, threads)
+        temperature = (model.info if isinstance(model, ModelBundle) else model).temperature
+        if temperature != 1.0:  # the model file's calibration (calibration.py), for every backend
+            engine = TemperedEngine(engine, temperature)
         return cls(model, engine, make_decoder(decoder, model.charset, decoder_options), max_pixels=max_pixels)
 
     @property

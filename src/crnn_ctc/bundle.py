@@ -41,6 +41,8 @@ class ModelBundle:
     preprocess: PreprocessConfig
     provenance: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    # How confidences are calibrated (calibration.py): {"temperature": T, ...}; empty: T = 1.
+    calibration: dict[str, Any] = field(default_factory=dict)
 
     @property
     def config(self) -> ModelConfig:
@@ -48,7 +50,7 @@ class ModelBundle:
 
     @property
     def info(self) -> ModelInfo:
-        return ModelInfo(self.config, self.charset, self.preprocess, self.provenance, self.path)
+        return ModelInfo(self.config, self.charset, self.preprocess, self.provenance, self.path, self.calibration)
 
     def describe(self) -> dict[str, Any]:
         """The JSON config stored in the file (and shown by ``crnn info``)."""
@@ -60,6 +62,7 @@ class ModelBundle:
             "charset": list(self.charset.symbols),
             "preprocess": self.preprocess.to_dict(),
             "provenance": self.provenance,
+            **({"calibration": self.calibration} if self.calibration else {}),
         }
 
 
@@ -136,6 +139,21 @@ class ModelInfo:
     preprocess: PreprocessConfig
     provenance: dict[str, Any]
     path: Path | None
+    calibration: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def temperature(self) -> float:
+        """The log-probabilities are divided by this before decoding (1: as the network gives them)."""
+        return float(self.calibration.get("temperature", 1.0))
+
+
+def _checked_calibration(value: Any, path: Path | None) -> dict[str, Any]:
+    if value is None:
+        return {}
+    temperature = value.get("temperature", 1.0) if isinstance(value, dict) else None
+    if not isinstance(temperature, int | float) or not 0.05 <= float(temperature) <= 20.0:
+        raise ModelFileError(f"{path}: invalid calibration {value!r}: expected a temperature in [0.05, 20]")
+    return dict(value)
 
 
 def model_info(description: dict[str, Any], path: Path | None) -> ModelInfo:
@@ -149,7 +167,8 @@ def model_info(description: dict[str, Any], path: Path | None) -> ModelInfo:
         raise ModelFileError(f"{path}: the model's config lacks {error.args[0]!r}") from None
     except (ConfigError, CharsetError, TypeError) as error:
         raise ModelFileError(f"{path}: invalid model config: {error}") from None
-    return ModelInfo(config, charset, preprocess, dict(description.get("provenance") or {}), path)
+    calibration = _checked_calibration(description.get("calibration"), path)
+    return ModelInfo(config, charset, preprocess, dict(description.get("provenance") or {}), path, calibration)
 
 
 def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> ModelBundle:
@@ -172,7 +191,7 @@ def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> Mode
             + " ".join(line.strip() for line in summary[:4])
         ) from None
     model.to(device).eval()
-    return ModelBundle(model, info.charset, info.preprocess, info.provenance, path)
+    return ModelBundle(model, info.charset, info.preprocess, info.provenance, path, info.calibration)
 
 
 def find_model_file(model_dir: str | Path) -> Path:
