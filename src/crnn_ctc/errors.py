@@ -30,3 +30,7 @@ class ConfigError(CrnnError, ValueError):
 
 class DatasetError(CrnnError):
     """A dataset, annotation file or record file cannot be read or written (names the file and line)."""
+
+
+class OutputError(CrnnError):
+    """An output cannot be written where asked (a folder, an unwritable place, or one of the inputs)."""

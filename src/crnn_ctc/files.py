@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TextIO
 
-from .errors import DatasetError
+from .errors import DatasetError, OutputError
 
 
 @contextmanager
@@ -33,6 +34,69 @@ def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
         raise
 
 
+def check_writable(path: str | Path) -> Path:
+    """Raise ``OutputError`` now, before any work, when ``path`` cannot become a file: it is a folder,
+    or the nearest existing folder above it is not a folder or cannot be written. Creates nothing."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder; name a file to write")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputError(f"{path}: cannot write there ({ancestor} is not a folder)")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: cannot write there (no permission to write in {ancestor})")
+    return path
+
+
+@contextmanager
+def atomic_text_file(path: str | Path, encoding: str = "utf-8") -> Iterator[TextIO]:
+    """``atomic_file`` for text. A path that cannot be written raises ``OutputError`` naming it: before
+    the block runs (``check_writable``), or after it (a full disk, a folder created meanwhile)."""
+    check_writable(path)
+    stage = "opening"
+    try:
+        with atomic_file(path) as binary:
+            text = io.TextIOWrapper(binary, encoding=encoding)
+            stage = "block"
+            try:
+                yield text
+                stage = "closing"
+                text.flush()
+            finally:
+                text.detach()  # atomic_file closes the binary file itself
+    except OSError as error:
+        if stage == "block":  # the caller's own error, not the output's
+            raise
+        raise OutputError(f"{path}: cannot write: {error.strerror or error}") from None
+
+
+def refuse_same_file(out: str | Path, inputs: Iterable[str | Path], flag: str) -> None:
+    """Refuse to write ``out`` when it is one of ``inputs`` (the same file, whatever links lead to it)."""
+    target = os.path.realpath(out)
+    for source in inputs:
+        if os.path.realpath(source) == target:
+            raise OutputError(f"{flag} {out} is the input {source}: writing it would destroy that input")
+
+
+def refuse_overlap(out: str | Path, inputs: Iterable[str | Path], flag: str) -> None:
+    """Refuse an output folder that is, holds or lies inside an input: writing or replacing it would
+    destroy the input (or mix the output into it)."""
+    target = Path(os.path.realpath(out))
+    for source in inputs:
+        real = Path(os.path.realpath(source))
+        if target == real:
+            relation = "is"
+        elif real.is_relative_to(target):
+            relation = "contains"
+        elif target.is_relative_to(real):
+            relation = "is inside"
+        else:
+            continue
+        raise OutputError(f"{flag} {out} {relation} the input {source}; choose an output folder apart from the inputs")
+
+
 def _sweep_dead_partials(out: Path) -> None:
     """Remove partial folders that runs killed earlier left behind (their process is gone)."""
     for stale in out.parent.glob(f".{out.name}.partial-*"):
@@ -41,8 +105,13 @@ def _sweep_dead_partials(out: Path) -> None:
             shutil.rmtree(stale, ignore_errors=True)
 
 
+def occupied(out: Path) -> bool:
+    """Whether ``out`` holds something that writing a folder there would replace."""
+    return out.exists() and (not out.is_dir() or any(out.iterdir()))
+
+
 def refuse_existing(out: Path, overwrite: bool) -> None:
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+    if occupied(out) and not overwrite:
         raise DatasetError(f"{out} already exists and is not empty; pass --overwrite to replace it")
 
 
@@ -67,7 +136,11 @@ def staged_directory(out: str | Path, overwrite: bool = False) -> Iterator[Path]
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"
             out.rename(old)
-            partial.rename(out)
+            try:
+                partial.rename(out)
+            except BaseException:
+                old.rename(out)  # the old folder goes back rather than stay hidden
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             partial.rename(out)
