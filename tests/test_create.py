@@ -242,3 +242,61 @@ def test_an_interrupted_conversion_leaves_no_dataset(tmp_path, kill_signal) -> N
     subprocess.run([str(part) for part in rerun], check=True, timeout=120)
     assert len(LmdbDataset(data_dir / "train")) == 90
     assert not list(tmp_path.glob(".killed.partial-*"))
+
+
+def _folder_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _create(*options: str | Path) -> int:
+    return main(["dataset", "create", *map(str, options), "--workers", "1", "--no-progress"])
+
+
+def test_an_output_folder_that_is_holds_or_lies_in_an_input_is_refused(tmp_path, capsys) -> None:
+    work = tmp_path / "work"
+    (work / "imgs").mkdir(parents=True)
+    for index, word in enumerate(WORDS[:4]):
+        render_word(word).save(work / "imgs" / f"{index}.png")
+    (work / "labels.tsv").write_text("".join(f"{i}.png\t{w}\n" for i, w in enumerate(WORDS[:4])))
+    before = _folder_bytes(tmp_path)
+    inputs = ("--image-dir", work / "imgs", "--anno-file", work / "labels.tsv")
+    cases = [
+        (work / "imgs", f"--data-dir {work / 'imgs'} is the input {work / 'imgs'}"),
+        (work, f"--data-dir {work} contains the input {work / 'imgs'}"),
+        (work / "imgs" / "out", f"--data-dir {work / 'imgs' / 'out'} is inside the input {work / 'imgs'}"),
+        (tmp_path / "work" / ".." / "work", "contains the input"),
+    ]
+    for data_dir, message in cases:
+        assert _create(*inputs, "--data-dir", data_dir, "--overwrite") == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
+        assert _folder_bytes(tmp_path) == before
+    assert _create(*inputs, "--data-dir", tmp_path / "data") == 0  # beside the inputs is fine
+
+
+def test_a_failed_overwrite_leaves_the_existing_dataset_byte_identical(tmp_path, word_folder, capsys) -> None:
+    good = _anno(tmp_path, [f"sub/{i}.png {w}" for i, w in enumerate(WORDS)])
+    assert _create("--image_dir", word_folder, "--anno_file", good, "--data_dir", tmp_path / "data") == 0
+    before = _folder_bytes(tmp_path / "data")
+    missing = _anno(tmp_path, [f"gone/{i}.png {w}" for i, w in enumerate(WORDS)], "missing.txt")
+    capsys.readouterr()
+    code = _create("--image_dir", word_folder, "--anno_file", missing, "--data_dir", tmp_path / "data", "--overwrite")
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "rejected 12 of 12 lines (missing image: 12)" in out
+    assert f"{tmp_path / 'data'} keeps the dataset it held" in err
+    assert _folder_bytes(tmp_path / "data") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["anno.txt", "data", "images", "missing.txt"]
+    # Into a new folder, an empty result is still written (its rejected.tsv says why), as before.
+    code = _create("--image_dir", word_folder, "--anno_file", missing, "--data_dir", tmp_path / "new")
+    assert code == 1 and len((tmp_path / "new" / "rejected.tsv").read_text().splitlines()) == 13
+
+
+def test_rejection_reasons_hold_no_raw_tabs_or_line_breaks(tmp_path, word_folder) -> None:
+    anno = _anno(tmp_path, ["sub/0.png\tapple", "sub/1.png\tber\try", "sub/2.png\tche\rrry"], "anno.tsv")
+    code = _create("--image_dir", word_folder, "--anno_file", anno, "--data_dir", tmp_path / "out",
+                   "--unknown-chars", "skip")  # fmt: skip
+    assert code == 0
+    rows = (tmp_path / "out" / "rejected.tsv").read_text(encoding="utf-8").split("\n")
+    assert rows[-1] == "" and all(len(row.split("\t")) == 3 for row in rows[:-1]), rows
+    assert [row.split("\t")[1] for row in rows[1:-1]] == ["2", "3"]

@@ -564,7 +564,7 @@ def _decoder_options(args: argparse.Namespace) -> DecoderOptions:
 def _run_dataset_create(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .data.create import CreateConfig, create_dataset
+    from .data.create import CreateConfig, EmptyDatasetError, create_dataset
 
     config = CreateConfig(
         image_dir=Path(args.image_dir), anno_file=Path(args.anno_file), data_dir=Path(args.data_dir),
@@ -573,7 +573,13 @@ def _run_dataset_create(args: argparse.Namespace) -> int:
         unknown_chars=args.unknown_chars, height=args.height, model_height=args.model_height, seed=args.seed,
         shuffle=args.shuffle, workers=args.workers, overwrite=args.overwrite,
     )  # fmt: skip
-    summary = create_dataset(config, progress=_show_progress(args.progress))
+    try:
+        summary = create_dataset(config, progress=_show_progress(args.progress))
+    except EmptyDatasetError as error:  # nothing written: the reasons are all there is to show
+        reasons = ", ".join(f"{reason}: {count}" for reason, count in error.summary.rejected.items())
+        print(f"rejected {sum(error.summary.rejected.values()):,} of {error.summary.lines:,} lines ({reasons})")
+        _error(str(error))
+        return EXIT_SOME_FAILED
     rate = summary.written / summary.seconds if summary.seconds else 0.0
     print(
         f"wrote {summary.train:,} train + {summary.validation:,} validation samples to {summary.data_dir} "

@@ -3,7 +3,8 @@
 Every sample is checked before it is written; a rejected sample is counted and listed in
 ``rejected.tsv``, never fatal (characters outside the charset are fatal by default, since they
 usually mean the wrong ``--charset``). Everything is written into a hidden partial folder that is
-renamed into place at the end, so an interrupted run leaves no dataset rather than half of one.
+renamed into place at the end, so an interrupted run leaves no dataset rather than half of one, and
+a run that keeps no sample leaves an existing dataset as it was.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from PIL import Image
 
 from ..charset import Charset, normalize_text, required_steps
 from ..errors import DatasetError, ImageError
-from ..files import refuse_existing, staged_directory
+from ..files import occupied, refuse_existing, refuse_overlap, staged_directory
 from ..model import ModelConfig
 from ..preprocess import PreprocessConfig, load_image
 from .annotations import Annotation, read_annotations
@@ -85,6 +86,14 @@ class CreateSummary:
     @property
     def written(self) -> int:
         return self.train + self.validation
+
+
+class EmptyDatasetError(DatasetError):
+    """No sample passed the checks, so the dataset already in the output folder was kept as it was."""
+
+    def __init__(self, summary: CreateSummary) -> None:
+        super().__init__(f"no sample passed the checks, so {summary.data_dir} keeps the dataset it held")
+        self.summary = summary
 
 
 @dataclass(frozen=True)
@@ -188,6 +197,8 @@ def create_dataset(config: CreateConfig, progress: bool = True) -> CreateSummary
     started = time.perf_counter()
     charset = Charset.resolve(config.charset)
     data_dir = config.data_dir
+    # Replacing the output folder must never take an input with it.
+    refuse_overlap(data_dir, [config.image_dir, config.anno_file], "--data-dir")
     refuse_existing(data_dir, config.overwrite)
     if not config.image_dir.is_dir():
         raise DatasetError(f"{config.image_dir}: no such image directory")
@@ -231,6 +242,8 @@ def create_dataset(config: CreateConfig, progress: bool = True) -> CreateSummary
         summary.validation = writers["validation"].close(meta)
         summary.rejected = dict(sorted(reasons.items()))
         summary.seconds = round(time.perf_counter() - started, 2)
+        if summary.written == 0 and occupied(data_dir):
+            raise EmptyDatasetError(summary)  # an empty dataset never replaces one (the partial is removed)
         charset.write_char_map(partial / "char_map.json")
         _write_rejected(partial / "rejected.tsv", rejected_rows)
         (partial / "summary.json").write_text(json.dumps(asdict(summary), indent=1) + "\n", encoding="utf-8")
@@ -253,7 +266,12 @@ def _write_rejected(path: Path, rows: list[tuple[str, int, str]]) -> None:
     with path.open("w", encoding="utf-8") as file:
         file.write("path\tline\treason\n")
         for image, line, reason in sorted(rows, key=lambda row: row[1]):
-            file.write(f"{image.replace(chr(9), ' ')}\t{line}\t{reason}\n")
+            file.write(f"{_one_field(image)}\t{line}\t{_one_field(reason)}\n")
+
+
+def _one_field(text: str) -> str:
+    """A TSV field: TABs and line breaks (a label's, quoted in a reason) become spaces."""
+    return text.translate({9: " ", 10: " ", 13: " "})
 
 
 class _LmdbSplitWriter:
