@@ -20,12 +20,15 @@ from ._version import __version__
 from .errors import CrnnError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .api import Prediction
     from .decode import DecoderOptions
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -346,6 +349,9 @@ def _add_train_command(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--patience", type=int, metavar="VALIDATIONS", help="early stopping")
     train.add_argument("--init-from", dest="init_from", metavar="MODEL", help="fine-tune from a model file")
     train.add_argument("--resume", action="store_true", help="continue MODEL_DIR's run exactly where it stopped")
+    train.add_argument(
+        "--overwrite", action="store_true", help="start over in a MODEL_DIR that holds a run (its files are replaced)"
+    )
     train.add_argument("--progress", action=argparse.BooleanOptionalAction)
     train.set_defaults(handler=_run_train)
 
@@ -358,9 +364,13 @@ def _run_train(args: argparse.Namespace) -> int:
     from .data.readers import find_split
     from .training import TrainConfig, read_config_file, train
 
-    flags = {k: v for k, v in vars(args).items() if k not in ("handler", "command", "config", "resume", "progress")}
+    own = ("handler", "command", "config", "resume", "overwrite", "progress")
+    flags = {k: v for k, v in vars(args).items() if k not in own}
     values: dict[str, object] = {}
     resume = bool(getattr(args, "resume", False))
+    if resume and getattr(args, "overwrite", False):
+        _error("--resume continues MODEL_DIR's run and --overwrite starts it over: pass one of them")
+        return EXIT_USAGE
     model_dir = Path(flags.get("model_dir", "runs/crnn"))
     if resume:
         saved = model_dir / "config.json"
@@ -383,12 +393,47 @@ def _run_train(args: argparse.Namespace) -> int:
     if not config.train:
         _error("no training data: pass --data_dir DIR, --train SRC [SRC ...], or a --config file naming them")
         return EXIT_USAGE
+    earlier = [name for name in _RUN_FILES if (Path(config.model_dir) / name).exists()]
+    if earlier and not resume and not getattr(args, "overwrite", False):
+        _error(f"{config.model_dir} holds a training run ({earlier[0]}): pass --resume to continue it, or "
+               "--overwrite to start over and replace its files")  # fmt: skip
+        return EXIT_USAGE
     show = _show_progress(getattr(args, "progress", None))
-    result = train(config, resume=resume, progress=show, report=lambda line: tqdm.write(line, file=sys.stderr))
+    with _noting_ctrl_c() as pressed:
+        result = train(config, resume=resume, progress=show, report=lambda line: tqdm.write(line, file=sys.stderr))
     best = f"{result.best_accuracy:.2%}" if result.best_accuracy is not None else "not validated"
     print(f"{result.stopped} after {result.steps:,} steps; best validation word accuracy {best}; "
           f"model: {result.model_path}")  # fmt: skip
+    if pressed and result.stopped.startswith("interrupted"):
+        # Saved and stopped cleanly, yet interrupted: 130 as for every command. (A SIGTERM that the
+        # run survives with its checkpoint stays 0, for job schedulers that stop runs on purpose.)
+        print("crnn: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return EXIT_OK
+
+
+# A folder holding one of these holds a training run (finished, or stopped with a checkpoint).
+_RUN_FILES = ("model.safetensors", "checkpoints/last.pt")
+
+
+@contextlib.contextmanager
+def _noting_ctrl_c() -> Iterator[list[int]]:
+    """Ctrl-C (SIGINT) raises KeyboardInterrupt as usual, and is noted in the yielded list: the
+    trainer catches the interrupt to save a checkpoint, and the exit code must still say it."""
+    pressed: list[int] = []
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        yield pressed
+        return
+
+    def note(signum: int, frame: object) -> None:
+        pressed.append(signum)
+        signal.default_int_handler(signum, frame)  # type: ignore[arg-type]
+
+    previous = signal.signal(signal.SIGINT, note)
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _add_serve_command(commands: argparse._SubParsersAction) -> None:
