@@ -154,3 +154,84 @@ def test_random_model_saved_reloaded_and_run_batched_and_one_by_one(capsys, tmp_
     assert [r["text"] for r in outputs[0]] == [r["text"] for r in outputs[1]]
     for one, many in zip(*outputs, strict=True):
         assert one["char_probs"] == pytest.approx(many["char_probs"], rel=1e-3)
+
+
+def _folder_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_output_that_is_an_input_is_refused_and_the_input_kept(capsys, model_path, word_images, tmp_path,
+                                                                monkeypatch) -> None:  # fmt: skip
+    shutil.copy(word_images[0], tmp_path / "good.png")
+    before = (tmp_path / "good.png").read_bytes()
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run(capsys, "predict", "--model", model_path, "--output", "good.png", tmp_path / "good.png")
+    assert code == 2 and out == ""
+    assert "--output good.png is the input" in err and str(tmp_path / "good.png") in err
+    assert len(err.strip().splitlines()) == 1
+    assert (tmp_path / "good.png").read_bytes() == before
+    # The same through a folder, and an image list that would be overwritten by the results.
+    code, _, err = _run(capsys, "predict", "--model", model_path, "-o", tmp_path / "good.png", tmp_path)
+    assert code == 2 and "is the input" in err
+    (tmp_path / "list.txt").write_text("good.png\n")
+    code, _, err = _run(capsys, "predict", "--model", model_path, "--image-list", "list.txt", "-o", "list.txt")
+    assert code == 2 and "is the input list.txt" in err
+    assert (tmp_path / "good.png").read_bytes() == before and (tmp_path / "list.txt").read_text() == "good.png\n"
+
+
+def test_an_interrupted_predict_leaves_the_old_output_whole(capsys, model_path, word_images, tmp_path,
+                                                            monkeypatch) -> None:  # fmt: skip
+    from crnn_ctc.api import Prediction, Recognizer
+
+    def interrupted(self, paths, **options):
+        yield Prediction("hello", 0.9, source=str(paths[0]))
+        raise KeyboardInterrupt
+
+    output = tmp_path / "results.tsv"
+    output.write_text("an earlier run's results\n")
+    monkeypatch.setattr(Recognizer, "iter_recognize", interrupted)
+    code, _, err = _run(capsys, "predict", "--model", model_path, "--output", output, *word_images[:2])
+    assert code == 130 and "interrupted" in err
+    assert output.read_text() == "an earlier run's results\n"
+    assert _folder_bytes(tmp_path) == {"results.tsv": b"an earlier run's results\n"}  # no temporary file left
+    monkeypatch.undo()
+    code, _, _ = _run(capsys, "predict", "--model", model_path, "--output", output, *word_images[:2])
+    assert code == 0
+    assert [row[0] for row in _rows(output.read_text())] == [str(p) for p in word_images[:2]]
+
+
+def test_unwritable_outputs_are_one_line_errors(capsys, model_path, word_images, tmp_path) -> None:
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file.txt").write_text("keep")
+    for output in (tmp_path / "folder", tmp_path / "file.txt" / "out.tsv"):
+        code, out, err = _run(capsys, "predict", "--model", model_path, "--output", output, word_images[0])
+        assert (code, out) == (2, ""), err
+        assert err.startswith(f"crnn: error: {output}: ") and len(err.strip().splitlines()) == 1
+        code, out, err = _run(capsys, "export", "--model", model_path, "--out", output)
+        assert (code, out) == (2, ""), err
+        assert err.startswith(f"crnn: error: {output}: ") and len(err.strip().splitlines()) == 1
+    assert "is a folder" in _run(capsys, "export", "--model", model_path, "--out", tmp_path / "folder")[2]
+    # Exporting over the model it reads would lose that model.
+    code, _, err = _run(capsys, "export", "--model", model_path, "--out", model_path)
+    assert code == 2 and "is the input" in err
+    assert (tmp_path / "file.txt").read_text() == "keep" and not any((tmp_path / "folder").iterdir())
+
+
+def test_info_describes_an_onnx_model(capsys) -> None:
+    from crnn_ctc.bundle import ASSETS_DIR
+
+    graph = ASSETS_DIR / "crnn-ctc-default.int8.onnx"
+    code, out, err = _run(capsys, "info", "--model", graph)
+    assert code == 0, err
+    assert "ONNX, static" in out and "small" in out and "symbols" in out and "damaged" not in out + err
+    code, out, _ = _run(capsys, "info", "--model", graph, "--json")
+    description = json.loads(out)
+    assert description["model"]["arch"] == "small" and description["onnx"]["quantization"] == "static"
+
+
+def test_a_symlink_loop_is_reported_as_one(capsys, model_path, word_images, tmp_path) -> None:
+    (tmp_path / "a.png").symlink_to(tmp_path / "b.png")
+    (tmp_path / "b.png").symlink_to(tmp_path / "a.png")
+    code, out, err = _run(capsys, "predict", "--model", model_path, tmp_path / "a.png", word_images[0])
+    assert code == 1 and len(_rows(out)) == 1
+    assert f"{tmp_path / 'a.png'}: symbolic link loop" in err and "no such file" not in err

@@ -681,10 +681,13 @@ def _error(message: str) -> None:
 
 @contextlib.contextmanager
 def _open_output(path: str | None) -> Iterator[TextIO]:
+    """stdout, or a file that appears only once complete (a failed run leaves an old one as it was)."""
     if path is None:
         yield sys.stdout
         return
-    with open(path, "w", encoding="utf-8") as file:
+    from .files import atomic_text_file
+
+    with atomic_text_file(path) as file:
         yield file
 
 
@@ -719,6 +722,12 @@ def _run_predict(args: argparse.Namespace) -> int:
     if not refs:
         _error("no images to read: pass image files or folders, or --image_dir / --image_list")
         return EXIT_USAGE
+    if args.output is not None:
+        from .files import check_writable, refuse_same_file
+
+        others = (args.image_list, args.image_lexicons, args.lexicon, args.model)
+        refuse_same_file(args.output, [ref.path for ref in refs] + [p for p in others if p], "--output")
+        check_writable(args.output)  # before the model loads and the images are read
     recognizer = Recognizer.load(
         args.model,
         model_dir=args.model_dir,
@@ -751,6 +760,8 @@ def _run_info(args: argparse.Namespace) -> int:
     from .bundle import load_bundle, resolve_model_path
 
     path = resolve_model_path(args.model, args.model_dir)
+    if path.suffix == ".onnx":
+        return _run_info_onnx(path, args.json)
     bundle = load_bundle(path)
     description = bundle.describe()
     if args.json:
@@ -765,6 +776,41 @@ def _run_info(args: argparse.Namespace) -> int:
     print(f"charset:        {len(bundle.charset)} symbols: {''.join(bundle.charset.symbols)}")
     print(f"input:          {prep.channels} channel(s), height {prep.height}, width {width_policy}")
     for key, value in sorted(bundle.provenance.items()):
+        print(f"{key + ':':<16}{value}")
+    return EXIT_OK
+
+
+def _run_info_onnx(path: Path, as_json: bool) -> int:
+    """An exported graph: the config in its metadata, and how it was exported."""
+    from .bundle import METADATA_KEY, model_info
+    from .errors import ModelFileError
+    from .export import QUANTIZATION_KEY, SOURCE_KEY
+    from .runtime import OnnxEngine
+
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    metadata = OnnxEngine(path).metadata()
+    if METADATA_KEY not in metadata:
+        raise ModelFileError(f"{path}: an ONNX model, but not one exported by crnn-ctc (no config in its metadata)")
+    try:
+        description = json.loads(metadata[METADATA_KEY])
+    except json.JSONDecodeError as error:
+        raise ModelFileError(f"{path}: the ONNX model's config is malformed: {error}") from None
+    info = model_info(description, path)
+    export = {"quantization": metadata.get(QUANTIZATION_KEY), "source_sha256": metadata.get(SOURCE_KEY)}
+    if as_json:
+        print(json.dumps({**description, "onnx": export}, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    prep = info.preprocess
+    width_policy = f"fixed {prep.fixed_width}" if prep.fixed_width else f"{prep.min_width}..{prep.max_width}"
+    print(f"file:           {path}")
+    print(f"format:         ONNX, {export['quantization'] or 'fp32'} (crnn export)")
+    print(f"architecture:   {info.config.arch} ({info.config.num_classes} classes)")
+    print(f"charset:        {len(info.charset)} symbols: {''.join(info.charset.symbols)}")
+    print(f"input:          {prep.channels} channel(s), height {prep.height}, width {width_policy}")
+    if export["source_sha256"]:
+        print(f"exported from:  a model file with SHA-256 {export['source_sha256']}")
+    for key, value in sorted(info.provenance.items()):
         print(f"{key + ':':<16}{value}")
     return EXIT_OK
 

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from .bundle import METADATA_KEY, ModelBundle
-from .errors import CrnnError, ImageError
-from .files import atomic_file
+from .errors import CrnnError, ImageError, OutputError
+from .files import atomic_file, check_writable, refuse_same_file
 from .model import CRNN
 from .preprocess import collate
 
@@ -238,6 +238,9 @@ def export_onnx(
     method = "static" if int8 is True else (int8 or None)
     if method not in (None, *INT8_METHODS):
         raise ExportError(f"unknown int8 method {method!r}; known: {', '.join(INT8_METHODS)}")
+    out = check_writable(out)  # before the export's seconds of work, not after
+    if bundle.path is not None:
+        refuse_same_file(out, [bundle.path], "--out")
     bundle.model.eval()
     data = onnx_bytes(bundle, opset)
     check_images = None
@@ -250,9 +253,11 @@ def export_onnx(
         check_images = images[-held_out:]
     worst = parity_check(bundle, data, int8=method is not None, images=check_images)
     data = _with_provenance(data, bundle, method or "fp32")
-    out = Path(out)
-    with atomic_file(out) as file:
-        file.write(data)
+    try:
+        with atomic_file(out) as file:
+            file.write(data)
+    except OSError as error:  # a full disk, or a folder made there meanwhile
+        raise OutputError(f"{out}: cannot write: {error.strerror or error}") from None
     return out, worst
 
 

@@ -9,9 +9,11 @@ model is always fed the way it was trained.
 
 from __future__ import annotations
 
+import errno
 import io
 import math
 import os
+import stat
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
@@ -120,14 +122,17 @@ def load_image(source: ImageInput, *, name: str | None = None, max_pixels: int =
         image = _open_encoded(io.BytesIO(bytes(source)), name, max_pixels)
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if not path.exists():
-            raise ImageError(name, "no such file")
-        if path.is_dir():
-            raise ImageError(name, "is a directory, not an image file")
         try:
-            size = path.stat().st_size
+            status = path.stat()
         except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise ImageError(name, "symbolic link loop (a link that leads back to itself)") from None
+            if error.errno in (errno.ENOENT, errno.ENOTDIR):
+                raise ImageError(name, "no such file") from None
             raise ImageError(name, f"cannot read: {error.strerror or error}") from error
+        if stat.S_ISDIR(status.st_mode):
+            raise ImageError(name, "is a directory, not an image file")
+        size = status.st_size
         if size == 0:
             raise ImageError(name, "empty file (0 bytes)")
         image = _open_encoded(path, name, max_pixels)

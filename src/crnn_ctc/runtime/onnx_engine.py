@@ -32,9 +32,13 @@ class OnnxEngine:
             where = "the exported model" if isinstance(model, bytes) else str(model)
             raise ModelFileError(f"{where}: ONNX Runtime cannot load it ({error})") from None
 
+    def metadata(self) -> dict[str, str]:
+        """The graph's metadata entries: the config, and for an exported file its source and quantisation."""
+        return dict(self.session.get_modelmeta().custom_metadata_map)
+
     def description(self) -> dict[str, Any]:
         """The crnn-ctc JSON config stored in the graph's metadata."""
-        metadata = self.session.get_modelmeta().custom_metadata_map
+        metadata = self.metadata()
         if METADATA_KEY not in metadata:
             raise ModelFileError("an ONNX model, but not one exported by crnn-ctc (no config in its metadata)")
         try:
