@@ -29,7 +29,7 @@ train() {
     start=$(date +%s)
     OMP_NUM_THREADS=$THREADS .venv/bin/crnn train --train "$source" --val "$VAL" --model_dir "$run" \
         --arch small --charset lower-alnum --batch_size 64 --max-steps "$STEPS" --lr 1e-3 \
-        --val-every "$STEPS" --save-every 250 --log-every 50 --workers 1 --seed 1 --no-progress "$@"
+        --val-every "$STEPS" --save-every 250 --log-every 50 --workers 1 --seed 1 --no-progress --overwrite "$@"
     minutes=$(( ($(date +%s) - start) / 60 ))
     OMP_NUM_THREADS=$THREADS .venv/bin/crnn eval --model "$run/model.safetensors" --data "$VAL" \
         --protocol lower-alnum --backend torch | tee "$run/eval.txt"
