@@ -219,3 +219,95 @@ def test_sigterm_to_the_whole_process_group_checkpoints_and_stops_cleanly(sample
     step = torch.load(checkpoint, weights_only=True)["step"]
     assert step > 5
     load_bundle(tmp_path / "term" / "model.safetensors")
+
+
+def test_one_data_loader_spans_the_epochs_and_a_resume_across_their_boundary_is_exact(
+    samples64, tmp_path, monkeypatch
+) -> None:
+    """3 batches an epoch, 10 steps: one loader (one worker start) per run, each epoch planned once,
+    and a run stopped twice (before an epoch's last batch, then right after it) sees the same batches
+    and ends with the same weights as one never stopped."""
+    from crnn_ctc.training import loop
+    from crnn_ctc.training.sources import EpochPlan
+
+    loaders, planned_epochs, worker_starts = [], [], tmp_path / "worker-starts"
+    worker_starts.mkdir()
+
+    class CountedLoader(loop.DataLoader):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            loaders.append(self)
+
+    def counted_worker_start(worker_id: int) -> None:
+        (worker_starts / str(os.getpid())).touch()
+        original_worker_start(worker_id)
+
+    original_worker_start, original_draw, original_step = loop._ignore_interrupts, EpochPlan._draw, Trainer._train_step
+    monkeypatch.setattr(loop, "DataLoader", CountedLoader)
+    monkeypatch.setattr(loop, "_ignore_interrupts", counted_worker_start)
+    monkeypatch.setattr(
+        EpochPlan, "_draw", lambda plan, epoch: planned_epochs.append(epoch) or original_draw(plan, epoch)
+    )
+    labels: list[list[str]] = []
+    stop_at = {"call": 0, "calls": 0}
+
+    def recorded_step(self, batch):
+        stop_at["calls"] += 1
+        if stop_at["calls"] == stop_at["call"]:
+            raise KeyboardInterrupt  # Ctrl-C before this batch's step
+        labels.append(batch.labels)
+        return original_step(self, batch)
+
+    monkeypatch.setattr(Trainer, "_train_step", recorded_step)
+    config = TrainConfig(model_dir=str(tmp_path / "whole"), train=[str(samples64)], arch="tiny", batch_size=8,
+                         epoch_size=24, max_steps=10, workers=1, seed=5)  # fmt: skip
+    whole = train(config, progress=False)
+    assert whole.steps == 10 and whole.stopped == "finished"
+    assert len(loaders) == 1 and len(list(worker_starts.iterdir())) == 1
+    assert sorted(set(planned_epochs)) == planned_epochs and planned_epochs[:4] == [0, 1, 2, 3]
+    whole_labels, labels[:] = list(labels), []
+
+    stopped = TrainConfig(**{**config.to_dict(), "model_dir": str(tmp_path / "stopped")})
+    checkpoint = tmp_path / "stopped" / "checkpoints" / "last.pt"
+    positions = []
+    for call, resume in ((3, False), (2, True), (0, True)):  # stop at steps 2 and 3, then finish
+        loaders.clear()
+        stop_at.update(call=call, calls=0)
+        result = train(stopped, resume=resume, progress=False)
+        state = torch.load(checkpoint, weights_only=True)
+        positions.append((state["step"], state["epoch"], state["batch_in_epoch"]))
+        assert len(loaders) == 1
+    assert positions == [(2, 0, 2), (3, 1, 0), (10, 3, 1)]
+    assert result.stopped == "finished" and labels == whole_labels
+    expected, resumed = load_file(whole.model_path), load_file(result.model_path)
+    for name in expected:
+        torch.testing.assert_close(resumed[name], expected[name], rtol=0, atol=1e-6, msg=name)
+
+
+def test_epoch_plan_counts_batches_without_planning_and_plans_each_epoch_once() -> None:
+    from crnn_ctc.training.sources import EpochPlan, PreparedSource, RunBatches
+
+    estimates = []
+
+    def estimated_width(index: int) -> int:
+        estimates.append(index)
+        return 16 + index % 200
+
+    real = PreparedSource("real", None, list(range(0, 90, 2)), [16 + i for i in range(90)], 1.0)
+    rendered = PreparedSource("synth:", None, [], [], 3.0, infinite_width=estimated_width)
+    for replicas in (1, 3):
+        plan = EpochPlan([real, rendered], 8, epoch_size=170, seed=4, num_replicas=replicas, rank=replicas - 1)
+        count = plan.batches_per_epoch()
+        assert not estimates  # counted from how many samples an epoch draws, none estimated
+        assert [len(plan.batches(epoch)) for epoch in range(3)] == [count] * 3
+        assert len(estimates) == 3 * round(170 * 3 / 4)
+        first = plan.batches(2)
+        assert plan.batches(2) is first and len(estimates) == 3 * round(170 * 3 / 4)  # the last epoch is kept
+        estimates.clear()
+        keys = iter(RunBatches(plan, epoch=1, batch=count - 1))
+        assert {(key.epoch, key.batch, key.last) for key in next(keys)} == {(1, count - 1, True)}
+        assert {(key.epoch, key.batch, key.last) for key in next(keys)} == {(2, 0, False)}
+        assert [(key.source, key.index) for key in next(keys)] == plan.batches(2)[1]
+        estimates.clear()
+    with pytest.raises(ConfigError, match="--epoch-size 1 draws no sample"):
+        EpochPlan([real, PreparedSource("other", None, [0], [16], 1.0)], 8, epoch_size=1)

@@ -10,7 +10,7 @@ import threading
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from ..bundle import ModelBundle, load_bundle, new_bundle, save_bundle
 from ..charset import BLANK, Charset
@@ -33,7 +34,19 @@ from .config import TrainConfig
 from .distributed import Distributed, setup_distributed
 from .logs import TrainingLog
 from .precision import choose_precision
-from .sources import EpochPlan, PreparedSource, SourceMixture, collate_for_training, parse_source, prepare_source
+from .sources import (
+    EpochPlan,
+    PlannedBatch,
+    PlannedKey,
+    PreparedSource,
+    RunBatches,
+    RunSamples,
+    SourceMixture,
+    collate_for_training,
+    collate_planned,
+    parse_source,
+    prepare_source,
+)
 
 Reporter = Callable[[str], None]
 
@@ -144,7 +157,7 @@ class Trainer:
             self.train_sources, config.batch_size, epoch_size=config.epoch_size, seed=config.seed,
             num_replicas=self.dist.world_size, rank=self.dist.rank,
         )  # fmt: skip
-        self.batches_per_epoch = len(self.plan.batches(0))
+        self.batches_per_epoch = self.plan.batches_per_epoch()
         epochs = config.epochs if config.epochs is not None else (None if config.max_steps else 10)
         self.total_steps = config.max_steps or (epochs or 1) * self.batches_per_epoch
         self.optimizer = _optimizer(config, self.model.parameters())
@@ -331,55 +344,49 @@ class Trainer:
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not (self.progress and self.dist.is_main),
                    unit="step", dynamic_ncols=True)  # fmt: skip
         try:
-            while self.step < self.total_steps and stopped == "finished":
-                batches = self.plan.batches(self.epoch)[self.batch_in_epoch :]
-                loader: torch.utils.data.DataLoader[Sample] = torch.utils.data.DataLoader(
-                    SourceMixture(self.train_sources), batch_sampler=batches, num_workers=self.config.workers,
-                    collate_fn=collate_for_training, persistent_workers=False, worker_init_fn=_ignore_interrupts,
-                )  # fmt: skip
-                for batch in loader:
-                    loss = self._train_step(batch)
-                    self.step += 1
-                    self.batch_in_epoch += 1
-                    with warnings.catch_warnings():
-                        # A skipped (non-finite) step leaves the optimiser unstepped; the schedule still moves on.
-                        warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()`"))
-                        self.scheduler.step()
-                    self.skipped_samples += batch.skipped
-                    if loss is None:
-                        self.skipped_steps += 1
-                        consecutive_bad += 1
-                        if consecutive_bad >= self.config.max_bad_steps:
-                            raise TrainingError(
-                                f"the loss or its gradients were NaN/inf for {consecutive_bad} steps in a row (step "
-                                f"{self.step}); lower --lr, keep --grad-clip on, try --amp off, or check the data "
-                                "with `crnn dataset inspect`"
-                            )
-                    else:
-                        consecutive_bad = 0
-                        losses.append(loss)
-                    window_samples += len(batch.labels) * self.dist.world_size
-                    bar.update(1)
-                    if self.step % self.config.log_every == 0 and losses:
-                        elapsed = time.perf_counter() - window_started
-                        rate = window_samples / elapsed if elapsed > 0 else 0.0
-                        lr = self.optimizer.param_groups[0]["lr"]
-                        mean_loss = float(np.mean(losses))
-                        bar.set_postfix(loss=f"{mean_loss:.3f}", lr=f"{lr:.2e}", samples_s=f"{rate:.0f}")
-                        self.log.train(self.step, self.epoch, mean_loss, lr, rate, self.skipped_steps)
-                        window_samples, window_started, losses = 0, time.perf_counter(), []
-                    if self.step % self.config.val_every == 0 or self.step == self.total_steps:
-                        report = self.validate() if self.dist.is_main else None
-                        self.dist.barrier()
-                        if self.dist.any_true(self._after_validation(report)):
-                            stopped = f"early stop: no gain in {self.config.patience} validations"
-                    if self.step % self.config.save_every == 0 or self.step == self.total_steps:
-                        self._checkpoint()
-                    if self.step >= self.total_steps or stopped != "finished":
-                        break
+            # A finished run that is resumed has nothing left to load.
+            batches: Iterable[PlannedBatch] = self._batches() if self.step < self.total_steps else ()
+            for planned in batches:
+                batch = planned.samples
+                loss = self._train_step(batch)
+                self.step += 1
+                self.epoch, self.batch_in_epoch = planned.next_position
+                with warnings.catch_warnings():
+                    # A skipped (non-finite) step leaves the optimiser unstepped; the schedule still moves on.
+                    warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()`"))
+                    self.scheduler.step()
+                self.skipped_samples += batch.skipped
+                if loss is None:
+                    self.skipped_steps += 1
+                    consecutive_bad += 1
+                    if consecutive_bad >= self.config.max_bad_steps:
+                        raise TrainingError(
+                            f"the loss or its gradients were NaN/inf for {consecutive_bad} steps in a row (step "
+                            f"{self.step}); lower --lr, keep --grad-clip on, try --amp off, or check the data "
+                            "with `crnn dataset inspect`"
+                        )
                 else:
-                    self.epoch += 1
-                    self.batch_in_epoch = 0
+                    consecutive_bad = 0
+                    losses.append(loss)
+                window_samples += len(batch.labels) * self.dist.world_size
+                bar.update(1)
+                if self.step % self.config.log_every == 0 and losses:
+                    elapsed = time.perf_counter() - window_started
+                    rate = window_samples / elapsed if elapsed > 0 else 0.0
+                    lr = self.optimizer.param_groups[0]["lr"]
+                    mean_loss = float(np.mean(losses))
+                    bar.set_postfix(loss=f"{mean_loss:.3f}", lr=f"{lr:.2e}", samples_s=f"{rate:.0f}")
+                    self.log.train(self.step, planned.epoch, mean_loss, lr, rate, self.skipped_steps)
+                    window_samples, window_started, losses = 0, time.perf_counter(), []
+                if self.step % self.config.val_every == 0 or self.step == self.total_steps:
+                    report = self.validate() if self.dist.is_main else None
+                    self.dist.barrier()
+                    if self.dist.any_true(self._after_validation(report)):
+                        stopped = f"early stop: no gain in {self.config.patience} validations"
+                if self.step % self.config.save_every == 0 or self.step == self.total_steps:
+                    self._checkpoint()
+                if self.step >= self.total_steps or stopped != "finished":
+                    break
         except (KeyboardInterrupt, RuntimeError) as error:
             if isinstance(error, RuntimeError) and not _worker_was_terminated(error):
                 raise
@@ -393,6 +400,17 @@ class Trainer:
         finally:
             bar.close()
         return self._finish(stopped)
+
+    def _batches(self) -> DataLoader[tuple[PlannedKey, Sample]]:
+        """The run's one data loader, from the checkpointed position on, across epochs: its
+        workers start once, not once an epoch (a ``synth:`` worker loads the whole font set)."""
+        return DataLoader(
+            RunSamples(self.train_sources), batch_sampler=RunBatches(self.plan, self.epoch, self.batch_in_epoch),
+            num_workers=self.config.workers, collate_fn=collate_planned, worker_init_fn=_ignore_interrupts,
+            # Its own generator (for the workers' seeds), so loading draws nothing from the
+            # training's random state, which a checkpoint restores.
+            generator=torch.Generator().manual_seed(self.config.seed),
+        )  # fmt: skip
 
     def _finish(self, stopped: str) -> TrainResult:
         path = self.model_dir / "model.safetensors"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,14 +136,36 @@ class EpochPlan:
         self.shuffle = shuffle
         self.num_replicas = num_replicas
         self.rank = rank
+        # The last epoch's batches: a synth: source estimates every drawn sample's width (about
+        # 0.1 ms each, a minute for 448,000), so an epoch is planned once however often it is asked.
+        self._cached: tuple[int, list[list[tuple[int, int]]]] | None = None
+        if self.batches_per_epoch() == 0:
+            raise ConfigError(f"--epoch-size {self.epoch_size} draws no sample from any source: make it larger")
+
+    def batches_per_epoch(self) -> int:
+        """The same for every epoch, and counted without planning one: it depends on how many
+        samples an epoch draws, not on their widths."""
+        if self._cached is not None:
+            return len(self._cached[1])
+        return len(self._sampler([0] * sum(self._wanted())))
+
+    def _plain_pass(self) -> bool:
+        """One real source drawn whole: each epoch is that source once, in its order."""
+        only = self.sources[0]
+        return len(self.sources) == 1 and not only.infinite and self.epoch_size == len(only.usable)
+
+    def _wanted(self) -> list[int]:
+        """How many samples each source gives an epoch."""
+        if self._plain_pass():
+            return [len(self.sources[0].usable)]
+        total_weight = sum(s.weight for s in self.sources if s.usable or s.infinite)
+        return [round(self.epoch_size * s.weight / total_weight) if s.usable or s.infinite else 0 for s in self.sources]
 
     def _draw(self, epoch: int) -> list[tuple[int, int]]:
-        total_weight = sum(s.weight for s in self.sources if s.usable or s.infinite)
+        if self._plain_pass():
+            return [(0, index) for index in self.sources[0].usable]
         drawn: list[tuple[int, int]] = []
-        if len(self.sources) == 1 and not self.sources[0].infinite and self.epoch_size == len(self.sources[0].usable):
-            return [(0, index) for index in self.sources[0].usable]  # one plain pass
-        for number, source in enumerate(self.sources):
-            wanted = round(self.epoch_size * source.weight / total_weight)
+        for number, (source, wanted) in enumerate(zip(self.sources, self._wanted(), strict=True)):
             if source.infinite:  # fresh images every epoch
                 drawn.extend((number, epoch * wanted + offset) for offset in range(wanted))
                 continue
@@ -160,15 +182,89 @@ class EpochPlan:
             drawn.extend((number, index) for index in order[:wanted])
         return drawn
 
-    def batches(self, epoch: int) -> list[list[tuple[int, int]]]:
-        drawn = self._draw(epoch)
-        widths = [self.sources[k].width(i) for k, i in drawn]
-        sampler = WidthBucketSampler(
+    def _sampler(self, widths: list[int]) -> WidthBucketSampler:
+        return WidthBucketSampler(
             widths, self.batch_size, shuffle=self.shuffle, seed=self.seed, num_replicas=self.num_replicas,
             rank=self.rank,
         )  # fmt: skip
+
+    def batches(self, epoch: int) -> list[list[tuple[int, int]]]:
+        """This rank's batches of ``epoch`` as (source, index) keys (shared with the cache: do not modify)."""
+        if self._cached is not None and self._cached[0] == epoch:
+            return self._cached[1]
+        drawn = self._draw(epoch)
+        sampler = self._sampler([self.sources[k].width(i) for k, i in drawn])
         sampler.set_epoch(epoch)
-        return [[drawn[position] for position in batch] for batch in sampler]
+        batches = [[drawn[position] for position in batch] for batch in sampler]
+        self._cached = (epoch, batches)
+        return batches
+
+
+@dataclass(frozen=True)
+class PlannedKey:
+    """One sample of a run's plan: what to read (``source``, ``index``) and where its batch stands."""
+
+    epoch: int
+    batch: int  # the batch's number within its epoch
+    last: bool  # the epoch's final batch
+    source: int
+    index: int
+
+
+class RunBatches:
+    """The batch sampler of a whole run: epoch e's batches from ``plan.batches(e)``, from (epoch, batch) on.
+
+    One ``DataLoader`` iterates it for the whole run, so its workers start once (a ``synth:`` worker
+    opens the whole font set); each epoch is planned when the loader reaches it. It never ends:
+    the loop stops at its step count. Each key carries its batch's position, so the loop learns
+    where it is, and what to checkpoint, from the batches it receives.
+    """
+
+    def __init__(self, plan: EpochPlan, epoch: int = 0, batch: int = 0) -> None:
+        self.plan = plan
+        self.epoch = epoch
+        self.batch = batch
+
+    def __iter__(self) -> Iterator[list[PlannedKey]]:
+        epoch, start = self.epoch, self.batch
+        while True:
+            batches = self.plan.batches(epoch)
+            for number in range(start, len(batches)):
+                last = number == len(batches) - 1
+                yield [PlannedKey(epoch, number, last, source, index) for source, index in batches[number]]
+            epoch, start = epoch + 1, 0
+
+
+@dataclass
+class PlannedBatch:
+    """A training batch and its place in the run."""
+
+    epoch: int
+    batch: int
+    last: bool
+    samples: Batch
+
+    @property
+    def next_position(self) -> tuple[int, int]:
+        """(epoch, batch) of the batch after this one: where a run checkpointed after it resumes."""
+        return (self.epoch + 1, 0) if self.last else (self.epoch, self.batch + 1)
+
+
+class RunSamples(torch.utils.data.Dataset[tuple[PlannedKey, Sample]]):
+    """The training sources addressed by ``PlannedKey``: each sample comes back with its key."""
+
+    def __init__(self, sources: Sequence[PreparedSource]) -> None:
+        super().__init__()
+        self.mixture = SourceMixture(sources)
+
+    def __getitem__(self, key: PlannedKey) -> tuple[PlannedKey, Sample]:
+        return key, self.mixture[key.source, key.index]
+
+
+def collate_planned(items: Sequence[tuple[PlannedKey, Sample]]) -> PlannedBatch:
+    """``collate_for_training`` for ``RunSamples``, keeping the batch's position."""
+    key = items[0][0]
+    return PlannedBatch(key.epoch, key.batch, key.last, collate_samples([sample for _, sample in items]))
 
 
 def collate_for_training(samples: Sequence[Sample]) -> Batch:
