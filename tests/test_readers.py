@@ -1,3 +1,5 @@
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -5,8 +7,10 @@ import torch
 from conftest import render_word
 from crnn_ctc.charset import Charset
 from crnn_ctc.data.create import CreateConfig, create_dataset
+from crnn_ctc.data.lmdb_store import LmdbDataset, LmdbWriter
 from crnn_ctc.data.readers import (
     FolderSource,
+    LmdbShards,
     RecognitionDataset,
     collate_samples,
     find_split,
@@ -75,6 +79,39 @@ def test_open_source_errors(tmp_path) -> None:
         open_source(tmp_path)
     with pytest.raises(DatasetError, match="no 'train' dataset"):
         find_split(tmp_path, "train")
+
+
+def _write_shard(path, words) -> None:
+    writer = LmdbWriter(path)
+    for word in words:
+        image = render_word(word)
+        writer.add(_png(image), word, image.size)
+    writer.close()
+
+
+def _png(image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_a_folder_of_lmdb_shards_is_one_source(tmp_path) -> None:
+    shards = tmp_path / "shards"
+    _write_shard(shards / "001", WORDS[5:])
+    _write_shard(shards / "000", WORDS[:5])
+    _write_shard(shards / ".002.partial-123", ["unfinished"])  # a shard still being written is not read
+    (shards / "notes").mkdir()
+    source = open_source(shards)
+    assert isinstance(source, LmdbShards) and len(source) == len(WORDS)
+    assert [source[i][1] for i in range(len(WORDS))] == WORDS == source.labels()  # in the shards' name order
+    assert source.sizes() == LmdbDataset(shards / "000").sizes() + LmdbDataset(shards / "001").sizes()
+    with pytest.raises(IndexError):
+        source[len(WORDS)]
+    assert isinstance(open_source(shards / "000"), LmdbDataset)  # one LMDB is read as before
+    _write_shard(tmp_path / "data" / "train", WORDS[:2])
+    _write_shard(tmp_path / "data" / "validation", WORDS[2:])
+    with pytest.raises(DatasetError, match=r"splits of a dataset \(train, validation\).*data/train"):
+        open_source(tmp_path / "data")
 
 
 def test_torch_dataloader_with_worker_processes(folder, tmp_path) -> None:

@@ -284,6 +284,56 @@ def test_one_data_loader_spans_the_epochs_and_a_resume_across_their_boundary_is_
         torch.testing.assert_close(resumed[name], expected[name], rtol=0, atol=1e-6, msg=name)
 
 
+def test_training_over_a_folder_of_shards_rendered_by_crnn_synth(tmp_path, capsys) -> None:
+    """Shards that `crnn synth` renders into one folder train as one source of their summed count,
+    and rendering another shard into it grows the next run's data."""
+    from crnn_ctc.synth import FontError, find_fonts
+    from crnn_ctc.training.sources import parse_source, prepare_source
+
+    try:
+        faces = [face for face in find_fonts() if face.family in ("DejaVu Sans", "DejaVu Serif", "Liberation Mono")]
+    except FontError as error:
+        pytest.skip(f"no fonts installed ({error}); run `make fonts`")
+    if not faces:
+        pytest.skip("none of DejaVu Sans, DejaVu Serif, Liberation Mono is installed; run `make fonts`")
+    fonts = tmp_path / "fonts"
+    fonts.mkdir()
+    for face in faces[:3]:
+        (fonts / Path(face.path).name).symlink_to(face.path)
+    words = tmp_path / "words.txt"
+    words.write_text("alpha\nbeta\ngamma\ndelta\n", encoding="utf-8")
+    shards = tmp_path / "shards"
+
+    def render(shard: str, count: int, seed: int) -> None:
+        command = ["synth", "--count", str(count), "--out", str(shards / shard), "--fonts", str(fonts), "--words",
+                   str(words), "--workers", "1", "--seed", str(seed), "--no-progress"]  # fmt: skip
+        assert main(command) == 0
+
+    def train_over_shards(model_dir: str, *extra: str) -> str:
+        capsys.readouterr()
+        command = ["train", "--train", f"{shards}@2", "--model_dir", str(tmp_path / model_dir), "--arch", "tiny",
+                   "--batch_size", "8", "--max-steps", "3", "--workers", "0", "--no-progress", *extra]  # fmt: skip
+        assert main(command) == 0
+        return capsys.readouterr().err
+
+    charset = Charset.preset("lower-alnum")
+    tiny = new_bundle("tiny", charset)
+
+    def prepared():
+        return prepare_source(parse_source(f"{shards}@2"), charset, tiny.preprocess, tiny.config)
+
+    render("000", 12, seed=0)
+    first = prepared()
+    assert len(first.dataset) == 12 and first.weight == 2.0
+    assert f"train source {shards}: {len(first.usable)} usable samples" in train_over_shards("first")
+    render("001", 20, seed=1)
+    second = prepared()
+    assert len(second.dataset) == 32 and len(second.usable) + sum(second.dropped.values()) == 32
+    report = train_over_shards("second", "--init-from", str(tmp_path / "first" / "model.safetensors"))
+    assert f"train source {shards}: {len(second.usable)} usable samples" in report
+    load_bundle(tmp_path / "second" / "model.safetensors")
+
+
 def test_epoch_plan_counts_batches_without_planning_and_plans_each_epoch_once() -> None:
     from crnn_ctc.training.sources import EpochPlan, PreparedSource, RunBatches
 

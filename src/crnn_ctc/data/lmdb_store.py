@@ -176,6 +176,17 @@ class LmdbDataset:
     def __getitem__(self, index: int) -> tuple[bytes, str]:
         return self.image(index), self.label(index)
 
+    def labels(self) -> list[str]:
+        """Every label, without reading an image: what up-front filtering needs."""
+        labels = []
+        with self._open().begin(buffers=True) as transaction:
+            for key in range(1, self._length + 1):
+                value = transaction.get(label_key(key))
+                if value is None:
+                    raise DatasetError(f"{self.path}: sample {key} has no label (key {label_key(key).decode()})")
+                labels.append(bytes(value).decode("utf-8"))
+        return labels
+
     def sizes(self) -> list[tuple[int, int]]:
         """(width, height) of every stored image: from ``size-`` keys, else from image headers (no decode)."""
         if self._sizes is None:

@@ -1,4 +1,5 @@
-"""Reading samples back: LMDB, TFRecord, or a folder with an annotation file, behind one interface.
+"""Reading samples back: LMDB, TFRecord, a folder with an annotation file, or a folder of LMDB shards,
+behind one interface.
 
 A source yields (encoded image bytes, label) and knows every image's size without decoding it,
 so a sampler can bucket by width up front. ``RecognitionDataset`` puts a source through the one
@@ -7,7 +8,9 @@ so a sampler can bucket by width up front. ``RecognitionDataset`` puts a source 
 
 from __future__ import annotations
 
+import bisect
 import io
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +27,8 @@ from .annotations import read_annotations
 from .lmdb_store import LmdbDataset
 
 ANNOTATION_NAMES = ("labels.tsv", "annotation.txt", "annotations.txt", "gt.txt", "labels.txt")
+# Subfolders with these names are the splits of one dataset (`crnn dataset create`), never shards to pool.
+SPLIT_NAMES = ("train", "validation", "val", "test")
 
 
 class SampleSource(Protocol):
@@ -147,10 +152,52 @@ class FolderSource:
         return self._sizes
 
 
+class LmdbShards:
+    """LMDBs in one folder (``DIR/000/``, ``DIR/001/``, ...) read as one source: the shards' samples
+    one after another, in the order of the shards' names. A shard set grows by rendering another
+    shard into the folder (``crnn synth --out DIR/002 --seed 2``)."""
+
+    def __init__(self, path: str | Path, shards: Sequence[Path]) -> None:
+        self.path = Path(path)
+        self.shards = [LmdbDataset(shard) for shard in shards]
+        self._starts = list(itertools.accumulate((len(shard) for shard in self.shards), initial=0))
+
+    def __len__(self) -> int:
+        return self._starts[-1]
+
+    def __getitem__(self, index: int) -> tuple[bytes, str]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"sample {index} out of range for {len(self)} samples in the shards of {self.path}")
+        shard = bisect.bisect_right(self._starts, index) - 1
+        return self.shards[shard][index - self._starts[shard]]
+
+    def sizes(self) -> list[tuple[int, int]]:
+        return [size for shard in self.shards for size in shard.sizes()]
+
+    def labels(self) -> list[str]:
+        return [label for shard in self.shards for label in shard.labels()]
+
+
+def lmdb_shards(folder: Path) -> list[Path]:
+    """The LMDB subfolders of ``folder``, by name; hidden ones (a ``crnn synth`` still writing) are left out."""
+    shards = sorted(
+        child for child in folder.iterdir()
+        if child.is_dir() and not child.name.startswith(".") and (child / "data.mdb").is_file()
+    )  # fmt: skip
+    splits = [shard.name for shard in shards if shard.name in SPLIT_NAMES]
+    if splits:
+        raise DatasetError(
+            f"{folder}: holds the splits of a dataset ({', '.join(splits)}), not shards to train on together: "
+            f"name one, e.g. {folder / splits[0]}"
+        )
+    return shards
+
+
 def open_source(
     path: str | Path, *, charset: Charset | None = None, image_dir: str | Path | None = None, anno_format: str = "auto"
 ) -> SampleSource:
-    """An LMDB folder or file, a ``.tfrecord`` file, an annotation file, or a folder holding one."""
+    """An LMDB folder or file, a ``.tfrecord`` file, an annotation file, a folder holding one, or a
+    folder of LMDB shards (``LmdbShards``)."""
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path}: no such dataset")
@@ -160,8 +207,12 @@ def open_source(
         for name in ANNOTATION_NAMES:
             if (path / name).is_file():
                 return FolderSource(path / name, image_dir or path, anno_format)
+        shards = lmdb_shards(path)
+        if shards:
+            return LmdbShards(path, shards)
         raise DatasetError(
-            f"{path}: not a dataset folder: no LMDB (data.mdb) and no annotation file ({', '.join(ANNOTATION_NAMES)})"
+            f"{path}: not a dataset folder: no LMDB (data.mdb), no subfolders of LMDB shards, and no annotation "
+            f"file ({', '.join(ANNOTATION_NAMES)})"
         )
     if path.suffix == ".mdb":
         return LmdbDataset(path)

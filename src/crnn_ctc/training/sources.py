@@ -1,7 +1,8 @@
 """Training data: sources named on the command line, filtered up front, mixed and bucketed per epoch.
 
-A source is an LMDB, a TFRecord, an annotation file (or a folder holding one), or ``synth:`` for
-images rendered on the fly; ``SRC@WEIGHT`` sets its share of each epoch. Samples whose label has
+A source is an LMDB, a folder of LMDB shards (their union), a TFRecord, an annotation file (or a
+folder holding one), or ``synth:`` for images rendered on the fly; ``SRC@WEIGHT`` sets its share of
+each epoch. Samples whose label has
 symbols outside the charset, or needs more CTC steps than its image gives, are dropped before
 training with a count, so they can never produce an infinite or NaN loss.
 """
