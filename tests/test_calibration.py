@@ -63,3 +63,24 @@ def test_a_model_file_with_a_bad_temperature_is_refused(model_path: Path, tmp_pa
     path = save_bundle(bundle, tmp_path / "bad.safetensors")
     with pytest.raises(ModelFileError, match="temperature"):
         load_bundle(path)
+
+
+def test_calibrate_command_writes_a_calibrated_copy_and_never_the_model(model_path: Path, tmp_path: Path) -> None:
+    from conftest import WORDS, render_word
+    from crnn_ctc.cli import main
+
+    data = tmp_path / "data"
+    (data / "images").mkdir(parents=True)
+    lines = []
+    for index in range(60):  # the fixture model reads these words; some are drawn at another scale
+        word = WORDS[index % len(WORDS)]
+        render_word(word, scale=1 + index % 3, ink=40 * (index % 4)).save(data / "images" / f"{index}.png")
+        lines.append(f"images/{index}.png\t{word}")
+    (data / "labels.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "calibrated.safetensors"
+    assert main(["calibrate", "--model", str(model_path), "--data", str(data / "labels.tsv"), "--out", str(out)]) == 0
+    calibration = read_description(out)["calibration"]
+    assert 0.4 <= calibration["temperature"] <= 4.0 and calibration["samples"] == 60
+    before = model_path.read_bytes()
+    code = main(["calibrate", "--model", str(model_path), "--data", str(data / "labels.tsv"), "--out", str(model_path)])
+    assert code == 2 and model_path.read_bytes() == before

@@ -124,6 +124,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_train_command(commands)
     _add_synth_command(commands)
     _add_export_command(commands)
+    _add_calibrate_command(commands)
     _add_bench_command(commands)
     _add_eval_command(commands)
     _add_serve_command(commands)
@@ -270,6 +271,44 @@ def _add_export_command(commands: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     export.add_argument("--calibration-count", type=int, default=256, metavar="N", help="default: %(default)s")
     export.set_defaults(handler=_run_export)
+
+
+def _add_calibrate_command(commands: argparse._SubParsersAction) -> None:
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="fit the confidence's temperature on labelled data and write the model with it",
+        description=(
+            "Recognize DATA with the model (greedy, fp32), fit one temperature T (log-probs / T) that makes the "
+            "confidence an honest probability of being right (least log loss), and write a copy of the model file "
+            "that carries T: every backend and the service apply it. Fit on data like what the model will read, "
+            "but not on the set you judge it on (docs/confidence.md)."
+        ),
+    )
+    _add_model_options(calibrate)
+    calibrate.add_argument("--data", nargs="+", required=True, metavar="SRC", help="labelled datasets to fit on")
+    calibrate.add_argument("--out", required=True, metavar="FILE", help="the calibrated .safetensors to write")
+    calibrate.add_argument(
+        "--protocol", choices=("raw", "alnum", "lower-alnum"), default="raw",
+        help="what counts as right (default: %(default)s, the exact text the confidence is about)",
+    )  # fmt: skip
+    calibrate.set_defaults(handler=_run_calibrate)
+
+
+def _run_calibrate(args: argparse.Namespace) -> int:
+    from .bundle import resolve_model_path
+    from .calibration import calibrate_file
+    from .files import check_writable, refuse_same_file
+
+    model = resolve_model_path(args.model, args.model_dir)
+    refuse_same_file(args.out, [model, *args.data], "--out")
+    check_writable(args.out)
+    figures = calibrate_file(model, args.data, args.out, args.protocol)
+    print(
+        f"wrote {args.out}: temperature {figures['temperature']:g}, fitted on {figures['samples']:,} samples "
+        f"(accuracy {figures['accuracy']:.2%}, {args.protocol}); ECE {figures['ece_before']:.4f} -> "
+        f"{figures['ece_after']:.4f}"
+    )
+    return EXIT_OK
 
 
 def _run_export(args: argparse.Namespace) -> int:
@@ -556,8 +595,9 @@ def _run_eval(args: argparse.Namespace) -> int:
     )  # fmt: skip
     protocols = [args.protocol] + [p for p in ("lower-alnum", "alnum", "raw") if p != args.protocol]
     print(f"model: {recognizer.info.path}  protocol: {args.protocol} (also shown: word accuracy under the others)")
-    header = f"{'dataset':<40} {'samples':>8} {'excluded':>8} {'word acc':>9} {'CER':>7} {'1-NED':>7}  " + "  ".join(
-        f"{p:>11}" for p in protocols[1:]
+    header = (
+        f"{'dataset':<40} {'samples':>8} {'excluded':>8} {'word acc':>9} {'CER':>7} {'WER':>7} {'1-NED':>7}  "
+        + "  ".join(f"{p:>11}" for p in protocols[1:])
     )
     print(header)
     failed = 0
@@ -568,7 +608,10 @@ def _run_eval(args: argparse.Namespace) -> int:
         main_report = reports[args.protocol]
         others = "  ".join(f"{reports[p].word_accuracy:>11.2%}" for p in protocols[1:])
         counts = f"{main_report.samples:>8,} {main_report.excluded:>8,}"
-        metrics = f"{main_report.word_accuracy:>9.2%} {main_report.cer:>7.2%} {main_report.one_minus_ned:>7.3f}"
+        metrics = (
+            f"{main_report.word_accuracy:>9.2%} {main_report.cer:>7.2%} {main_report.wer:>7.2%} "
+            f"{main_report.one_minus_ned:>7.3f}"
+        )
         print(f"{location[-40:]:<40} {counts} {metrics}  {others}")
         failed += sum(row.error is not None for row in rows)
         all_rows.extend(rows)
