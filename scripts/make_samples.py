@@ -28,11 +28,14 @@ SAMPLES = [  # (text, font family)
     ("OPEN", "DejaVu Sans"),
     ("$12.99", "Liberation Sans"),
     ("book", "DejaVu Serif"),
+    # Printed lines: the bundled model reads spaces (charset printable+space).
+    ("The quick brown fox jumps over the lazy dog.", "Liberation Serif"),
+    ("Call 555-0199 before 6:30 pm", "DejaVu Sans"),
 ]
 
 
 def main() -> None:
-    charset = Charset.preset("printable")
+    charset = Charset.preset("printable+space")
     families = {family for _, family in SAMPLES}
     faces = [face for face in find_fonts() if face.family in families and face.style in ("Regular", "Book")]
     fonts = {font.face.family: font for font in select_fonts(faces, charset)}
