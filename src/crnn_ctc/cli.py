@@ -589,6 +589,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     if not sources:
         _error("no data: pass --data SRC [SRC ...] or --data_dir DIR")
         return EXIT_USAGE
+    opened = [open_source(location) for location in sources]  # a missing or damaged dataset stops us here
     recognizer = Recognizer.load(
         args.model, model_dir=args.model_dir, backend=args.backend, device=args.device,
         threads=args.threads, decoder=_decoder_name(args), decoder_options=_decoder_options(args),
@@ -602,8 +603,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     print(header)
     failed = 0
     all_rows = []
-    for location in sources:
-        source = open_source(location)
+    for location, source in zip(sources, opened, strict=True):
         reports, rows = evaluate_source(recognizer, source, protocols, batch_size=args.batch_size)
         main_report = reports[args.protocol]
         others = "  ".join(f"{reports[p].word_accuracy:>11.2%}" for p in protocols[1:])
@@ -613,7 +613,10 @@ def _run_eval(args: argparse.Namespace) -> int:
             f"{main_report.one_minus_ned:>7.3f}"
         )
         print(f"{location[-40:]:<40} {counts} {metrics}  {others}")
-        failed += sum(row.error is not None for row in rows)
+        for row in rows:
+            if row.error is not None:
+                failed += 1
+                print(f"crnn: error: {row.name}: {row.error}", file=sys.stderr)
         all_rows.extend(rows)
         if args.worst:
             print(f"  {args.worst} most confident mistakes ({args.protocol}):")

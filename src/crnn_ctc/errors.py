@@ -32,5 +32,16 @@ class DatasetError(CrnnError):
     """A dataset, annotation file or record file cannot be read or written (names the file and line)."""
 
 
+class SampleError(DatasetError):
+    """One sample of a dataset cannot be read (a folder dataset's image file is missing or unreadable),
+    while the others can: evaluation counts it as wrong and training leaves it out."""
+
+    def __init__(self, source: str, reason: str, label: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+        self.label = label
+
+
 class OutputError(CrnnError):
     """An output cannot be written where asked (a folder, an unwritable place, or one of the inputs)."""

@@ -11,12 +11,15 @@ word accuracy counts a prediction right only when it equals the label.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from rapidfuzz.distance import Levenshtein
+
+from .errors import SampleError
 
 _NON_LOWER_ALNUM = re.compile(r"[^0-9a-z]")
 _NON_ALNUM = re.compile(r"[^0-9a-zA-Z]")
@@ -143,25 +146,41 @@ def evaluate_source(
 ) -> tuple[dict[str, Report], list[PredictionRow]]:
     """Recognize every sample of ``source`` (any backend's ``Recognizer``) and score it under each protocol.
 
-    Unreadable images count as wrong predictions (an empty text) and are listed with their error.
+    Unreadable images (corrupt, or a folder dataset's missing file) count as wrong predictions (an
+    empty text) and are listed with their error; a damaged store raises ``DatasetError``.
     """
     reports = {protocol: Report(protocol) for protocol in protocols}
-    rows: list[PredictionRow] = []
     # Folder datasets know their images' paths (per-image lexicons key on them); stores only positions.
     image_name = getattr(source, "image_name", None)
     names = [image_name(i) if image_name else f"{source.path}#{i}" for i in range(len(source))]
     labels: list[str] = []
+    unreadable: dict[int, str] = {}
+    recognized: list[int] = []  # the samples handed to the recognizer, in order
 
-    def images() -> Iterator[bytes]:
+    def samples() -> Iterator[tuple[bytes, str]]:
         for index in range(len(source)):
-            image, label = source[index]
+            try:
+                image, label = source[index]
+            except SampleError as error:  # one file missing: the rest of the dataset still counts
+                labels.append(error.label)
+                unreadable[index] = error.reason
+                continue
             labels.append(label)
-            yield image
+            recognized.append(index)
+            yield image, names[index]
 
-    predictions = recognizer.iter_recognize(images(), batch_size=batch_size, errors="report", names=names)
-    for index, prediction in enumerate(predictions):
+    images, named = itertools.tee(samples())
+    predictions = recognizer.iter_recognize(
+        (image for image, _ in images), batch_size=batch_size, errors="report", names=(name for _, name in named)
+    )
+    by_index = {recognized[position]: prediction for position, prediction in enumerate(predictions)}
+    rows: list[PredictionRow] = []
+    for index, name in enumerate(names):
         label = labels[index]
+        prediction = by_index.get(index)
+        text, confidence = (prediction.text, prediction.confidence) if prediction is not None else ("", 0.0)
+        error = prediction.error if prediction is not None else unreadable[index]
         for report in reports.values():
-            report.add(label, prediction.text, prediction.confidence)
-        rows.append(PredictionRow(names[index], label, prediction.text, prediction.confidence, prediction.error))
+            report.add(label, text, confidence)
+        rows.append(PredictionRow(name, label, text, confidence, error))
     return reports, rows

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from ..errors import SampleError
 from ..preprocess import PreprocessConfig
 from .readers import SampleSource
 
@@ -31,7 +32,10 @@ def dataset_stats(source: SampleSource, height: int = 32) -> DatasetStats:
     symbols: Counter[str] = Counter()
     lengths = []
     for index in range(len(source)):
-        label = source[index][1]
+        try:
+            label = source[index][1]
+        except SampleError as error:  # a folder dataset's missing image: its label still counts
+            label = error.label
         symbols.update(label)
         lengths.append(len(label))
     sizes = source.sizes()
@@ -85,7 +89,10 @@ def sample_grid(
     grid = Image.new("RGB", (columns * cell_width, rows * (height + label_height + 8)), "white")
     draw = ImageDraw.Draw(grid)
     for position, index in enumerate(indices):
-        data, label = source[index]
+        try:
+            data, label = source[index]
+        except SampleError as error:
+            data, label = b"", error.label
         x = (position % columns) * cell_width
         y = (position // columns) * (height + label_height + 8)
         try:

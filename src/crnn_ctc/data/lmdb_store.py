@@ -8,9 +8,11 @@ is written last, in the final transaction: an LMDB without it is incomplete.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
-from collections.abc import Sequence
+import struct
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,50 @@ _MAP_SIZE = 1 << 40
 # open its own): so every reader of a file shares one read-only environment, inherited across fork.
 # Keyed by the data file's identity, so a dataset replaced at the same path is opened afresh.
 _READ_ENVIRONMENTS: dict[tuple[int, int], lmdb.Environment] = {}
+# The bytes each open environment's data file must hold (``committed_bytes``), checked again on every read.
+_COMMITTED_BYTES: dict[tuple[int, int], int] = {}
+
+
+def damaged(path: Path, detail: str) -> DatasetError:
+    """The one message for a store that LMDB cannot read safely: what is wrong, and what to do."""
+    return DatasetError(f"{path}: the dataset is damaged or truncated ({detail}): re-create it")
+
+
+# MDB_meta (lmdb.h; 64-bit little-endian builds), after a meta page's 16-byte header: magic, version, map address, map
+# size, the free-page and main DB records (48 bytes each; the first one's leading field is the page
+# size), the last page in use, and the transaction id. LMDB uses the meta of the higher transaction id.
+_META = struct.Struct("<IIQQI44x48xQQ")
+_META_OFFSET = 16
+_META_FLAG = 0x08
+_MAGIC = 0xBEEFC0DE
+
+
+def committed_bytes(path: Path, data_file: Path) -> int:
+    """The size ``data_file`` must have for the pages its newest meta page says are in use. LMDB maps
+    the file and reads those pages without checking: a shorter file kills the reader with SIGBUS."""
+    header = _META_OFFSET + _META.size
+    try:
+        with data_file.open("rb") as file:
+            first = file.read(header)
+            if len(first) < header:
+                raise damaged(path, f"{data_file.name} holds {len(first)} bytes, less than an LMDB header")
+            page_size = _META.unpack_from(first, _META_OFFSET)[4]
+            if page_size < 512 or page_size > 65536 or page_size & (page_size - 1):
+                raise damaged(path, f"{data_file.name} records an impossible page size {page_size}")
+            file.seek(page_size)
+            second = file.read(header)
+    except OSError as error:
+        raise DatasetError(f"{path}: cannot read {data_file.name}: {error.strerror or error}") from None
+    if len(second) < header:
+        raise damaged(path, f"{data_file.name} ends inside its second meta page")
+    newest = (-1, 0)
+    for page in (first, second):
+        flags = struct.unpack_from("<H", page, 10)[0]
+        magic, _, _, _, _, last_page, transaction = _META.unpack_from(page, _META_OFFSET)
+        if magic != _MAGIC or not flags & _META_FLAG:
+            raise damaged(path, f"{data_file.name} has no valid LMDB meta page")
+        newest = max(newest, (transaction, (last_page + 1) * page_size))
+    return newest[1]
 
 
 def _read_environment(path: Path) -> lmdb.Environment:
@@ -39,15 +85,26 @@ def _read_environment(path: Path) -> lmdb.Environment:
     environment = _READ_ENVIRONMENTS.get(key)
     if environment is None:
         _close_replaced_environments()
+        required = committed_bytes(path, data_file)
+        _check_length(path, data_file, required)
         try:
             environment = lmdb.open(
                 str(path), readonly=True, lock=False, readahead=False, meminit=False, subdir=path.is_dir(),
                 max_readers=256,
             )  # fmt: skip
         except lmdb.Error as error:
-            raise DatasetError(f"{path}: cannot open as LMDB: {error}") from None
+            raise damaged(path, f"LMDB cannot open it: {error}") from None
         _READ_ENVIRONMENTS[key] = environment
+        _COMMITTED_BYTES[key] = required
+    elif status.st_size < _COMMITTED_BYTES[key]:  # cut short since it was opened
+        _check_length(path, data_file, _COMMITTED_BYTES[key])
     return environment
+
+
+def _check_length(path: Path, data_file: Path, required: int) -> None:
+    size = data_file.stat().st_size
+    if size < required:
+        raise damaged(path, f"{data_file.name} holds {size:,} bytes of the {required:,} its header records")
 
 
 def _close_replaced_environments() -> None:
@@ -64,6 +121,7 @@ def _close_replaced_environments() -> None:
             current = False
         if not current:
             del _READ_ENVIRONMENTS[key]
+            _COMMITTED_BYTES.pop(key, None)
             environment.close()
 
 
@@ -128,7 +186,7 @@ class LmdbDataset:
         self.path = Path(path)
         if not self.path.exists():
             raise DatasetError(f"{self.path}: no such LMDB dataset")
-        with self._open().begin() as transaction:
+        with self._transaction() as transaction:
             raw = transaction.get(NUM_SAMPLES_KEY)
             meta = transaction.get(META_KEY)
         if raw is None:
@@ -140,17 +198,26 @@ class LmdbDataset:
             self._length = int(raw)
         except ValueError:
             raise DatasetError(f"{self.path}: 'num-samples' is {raw!r}, not a number") from None
-        self.meta: dict[str, Any] = json.loads(meta) if meta else {}
+        try:
+            self.meta: dict[str, Any] = json.loads(meta) if meta else {}
+        except ValueError:
+            raise damaged(self.path, "its crnn-ctc-meta entry is not JSON") from None
         self._sizes: list[tuple[int, int]] | None = None
 
-    def _open(self) -> lmdb.Environment:
-        return _read_environment(self.path)
+    @contextlib.contextmanager
+    def _transaction(self, buffers: bool = False) -> Iterator[lmdb.Transaction]:
+        """A read transaction; LMDB's complaints about the file (a damaged page...) become a ``DatasetError``."""
+        try:
+            with _read_environment(self.path).begin(buffers=buffers) as transaction:
+                yield transaction
+        except lmdb.Error as error:
+            raise damaged(self.path, f"LMDB: {error}") from None
 
     def __len__(self) -> int:
         return self._length
 
     def _get(self, key: bytes) -> bytes | None:
-        with self._open().begin(buffers=False) as transaction:
+        with self._transaction() as transaction:
             value = transaction.get(key)
         return None if value is None else bytes(value)
 
@@ -171,7 +238,13 @@ class LmdbDataset:
         value = self._get(label_key(key))
         if value is None:
             raise DatasetError(f"{self.path}: sample {key} has no label (key {label_key(key).decode()})")
-        return value.decode("utf-8")
+        return self._text(value, key)
+
+    def _text(self, value: bytes, key: int) -> str:
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise damaged(self.path, f"sample {key}'s label is not UTF-8 text") from None
 
     def __getitem__(self, index: int) -> tuple[bytes, str]:
         return self.image(index), self.label(index)
@@ -179,19 +252,19 @@ class LmdbDataset:
     def labels(self) -> list[str]:
         """Every label, without reading an image: what up-front filtering needs."""
         labels = []
-        with self._open().begin(buffers=True) as transaction:
+        with self._transaction(buffers=True) as transaction:
             for key in range(1, self._length + 1):
                 value = transaction.get(label_key(key))
                 if value is None:
                     raise DatasetError(f"{self.path}: sample {key} has no label (key {label_key(key).decode()})")
-                labels.append(bytes(value).decode("utf-8"))
+                labels.append(self._text(bytes(value), key))
         return labels
 
     def sizes(self) -> list[tuple[int, int]]:
         """(width, height) of every stored image: from ``size-`` keys, else from image headers (no decode)."""
         if self._sizes is None:
             sizes = []
-            with self._open().begin(buffers=True) as transaction:
+            with self._transaction(buffers=True) as transaction:
                 for key in range(1, self._length + 1):
                     stored = transaction.get(size_key(key))
                     if stored is not None:

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from ..charset import Charset, required_steps
-from ..errors import CharsetError, DatasetError, ImageError
+from ..errors import CharsetError, DatasetError, ImageError, SampleError
 from ..model import ModelConfig
 from ..preprocess import PreprocessConfig, collate, preprocess
 from .annotations import read_annotations
@@ -136,8 +136,8 @@ class FolderSource:
         path, label = self.items[index]
         try:
             return path.read_bytes(), label
-        except OSError as error:
-            raise DatasetError(f"{path}: cannot read image: {error.strerror or error}") from None
+        except OSError as error:  # one file: the other samples can still be read
+            raise SampleError(str(path), f"cannot read image: {error.strerror or error}", label) from None
 
     def sizes(self) -> list[tuple[int, int]]:
         if self._sizes is None:
@@ -265,7 +265,10 @@ class RecognitionDataset:
         return [target(w, h) if w and h else self.preprocess_config.min_width for w, h in self.source.sizes()]
 
     def __getitem__(self, index: int) -> Sample:
-        data, label = self.source[index]
+        try:
+            data, label = self.source[index]
+        except SampleError as error:
+            return Sample(None, [], error.label, str(error))
         try:
             targets = self.charset.encode(label)
         except CharsetError as error:
