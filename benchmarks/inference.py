@@ -36,6 +36,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from crnn_ctc.bundle import new_bundle
 from crnn_ctc.charset import Charset
+from crnn_ctc.cpu import describe_cpu
 from crnn_ctc.export import onnx_bytes, quantize_int8, quantize_static_int8
 from crnn_ctc.model import ARCHITECTURES
 from crnn_ctc.preprocess import preprocess
@@ -129,7 +130,8 @@ def main() -> None:
     widths = [int(width) for width in args.widths.split(",")]
     archs = args.archs.split(",")
     load = os.getloadavg()[0]
-    print(f"torch {torch.__version__}, {args.threads} thread(s), load average {load:.2f} at start\n")
+    print(f"torch {torch.__version__}, {args.threads} thread(s), load average {load:.2f} at start")
+    print(describe_cpu() + "\n")  # int8 speed and accuracy depend on VNNI (docs/benchmarks.md)
 
     print(f"## Throughput at width {TABLE_WIDTH} (images/s; ratio to torch fp32)\n")
     header = "| arch | batch | " + " | ".join(VARIANTS) + " |"

@@ -155,11 +155,16 @@ def test_static_int8_quantises_the_convolutions_and_reads_the_same(exported, mod
 
 
 def test_auto_backend_uses_the_int8_companion_only_if_it_belongs_to_the_model(
-    model_path, word_images, tmp_path
+    model_path, word_images, tmp_path, monkeypatch
 ) -> None:
+    import platform
     import shutil
 
-    from crnn_ctc import Recognizer
+    from crnn_ctc import Recognizer, cpu
+
+    # A CPU with VNNI, where auto runs int8 graphs at all (tests/test_runtime.py checks the CPU rule).
+    monkeypatch.setattr(cpu, "cpu_flags", lambda cpuinfo="/proc/cpuinfo": frozenset({"avx2", "avx512_vnni"}))
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
 
     model = tmp_path / "m.safetensors"
     shutil.copy(model_path, model)

@@ -47,9 +47,15 @@ def test_make_demo_command_runs() -> None:
     assert len(result.stdout.splitlines()) == len(_labels())
 
 
-def test_the_shipped_int8_graph_belongs_to_the_bundled_model_and_auto_uses_it() -> None:
+def test_the_shipped_int8_graph_belongs_to_the_bundled_model_and_auto_uses_it(monkeypatch) -> None:
+    import platform
+
+    from crnn_ctc import cpu
     from crnn_ctc.runtime import int8_companion
 
+    # On a CPU with VNNI, where auto runs int8 graphs (elsewhere fp32: tests/test_runtime.py).
+    monkeypatch.setattr(cpu, "cpu_flags", lambda cpuinfo="/proc/cpuinfo": frozenset({"avx2", "avx512_vnni"}))
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
     companion = int8_companion(BUNDLED_MODEL)  # None if the model file changed without `make pretrained`
     assert companion is not None and companion.stat().st_size < BUNDLED_MODEL.stat().st_size
     recognizer = Recognizer.load(device="cpu")

@@ -217,7 +217,8 @@ def _add_bench_command(commands: argparse._SubParsersAction) -> None:
     _add_model_options(bench)
     bench.add_argument(
         "--backend", nargs="+", choices=BACKENDS, default=["torch", "onnx", "auto"],
-        help="auto is what crnn predict uses (on a CPU: the model's int8 graph if it ships one, else onnx)",
+        help="auto is what crnn predict uses (on a CPU: the model's int8 graph if it ships one and the CPU has VNNI, "
+        "else onnx)",
     )  # fmt: skip
     bench.add_argument("--batch-sizes", type=_int_list, default=[1, 64], metavar="N,N")
     bench.add_argument("--widths", type=_int_list, default=[100, 200, 400, 800], metavar="W,W")
