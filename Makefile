@@ -6,7 +6,7 @@ TORCH_VERSION := 2.13.0
 # Tests and benchmarks run single-threaded: on a shared machine more threads mostly add jitter.
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: install test test-fast lint bench clean fonts fonts-md bench-synth demo pretrained browser
+.PHONY: install test test-fast lint bench clean fonts fonts-md bench-synth demo pretrained browser gpu-bundle
 
 install: $(VENV)/.installed fonts browser
 
@@ -68,3 +68,10 @@ fonts-md: fonts
 
 bench-synth: install fonts
 	$(TEST_ENV) $(BIN)/python benchmarks/synth.py
+
+# What one-command GPU training needs on a machine with Python 3.12 and PyTorch but no network
+# (docs/gpu_training.md): our wheel, the wheels that training needs except torch, a font subset, the
+# word list. Checks it stays under 45 MiB. Then, there: bash $(BUNDLE)/train.sh $(BUNDLE) OUT
+BUNDLE ?= .gpu-bundle
+gpu-bundle: $(VENV)/.installed fonts
+	$(BIN)/python scripts/gpu/make_bundle.py --out $(BUNDLE)
