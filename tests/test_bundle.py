@@ -158,3 +158,28 @@ def test_saved_files_are_ordinary_files_not_private_ones(tmp_path) -> None:
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "allowed"),
+    [
+        ("max_width", 10**9, "1..16384"),
+        ("fixed_width", 10**9, "1..16384"),
+        ("min_width", 10**6, "1..16384"),
+        ("height", 10**5, "8..512"),
+        ("max_width", 1280.5, "1..16384"),
+    ],
+)
+def test_a_crafted_model_file_with_huge_inputs_is_refused_when_it_loads(tmp_path, capsys, field, value, allowed):
+    from PIL import Image
+
+    from crnn_ctc.cli import main
+
+    crafted = _rewrite(tmp_path, "crafted.safetensors", lambda d: d["preprocess"].update({field: value}))
+    with pytest.raises(ModelFileError, match=f"preprocess {field} must be a whole number in {allowed}"):
+        load_bundle(crafted)
+    image = tmp_path / "word.png"
+    Image.new("L", (300, 32), 255).save(image)
+    assert main(["predict", "--model", str(crafted), "--backend", "torch", str(image)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"crnn: error: {crafted}: invalid model config: preprocess {field} ") and allowed in err

@@ -30,6 +30,11 @@ ImageInput = str | os.PathLike | bytes | bytearray | memoryview | Image.Image | 
 # A cropped word or line is far below this; anything above is a mistake or a decompression bomb.
 DEFAULT_MAX_PIXELS = 50_000_000
 
+# The largest input a model may ask for (PreprocessConfig): generous for lines at any height the CNN
+# is built for (the bundled model reads 32 x 16..1280).
+MAX_HEIGHT = 512
+MAX_WIDTH = 16384
+
 # Padding value of a batch, in normalised units. Zero is what the convolutions' own zero padding
 # feeds at an image's edge, so a padded image is seen exactly as it is alone (see model.cnn).
 PAD_VALUE = 0.0
@@ -57,18 +62,27 @@ class PreprocessConfig:
     resample: str = "bilinear"
 
     def __post_init__(self) -> None:
-        if self.height < 8:
-            raise ConfigError(f"preprocess height must be at least 8, got {self.height}")
+        # A model file is data from anywhere: every size is bounded, so a damaged or crafted file is
+        # refused when it loads instead of asking for gigabytes per image.
+        bounds = {
+            "height": (8, MAX_HEIGHT, self.height),
+            "min_width": (1, MAX_WIDTH, self.min_width),
+            "max_width": (1, MAX_WIDTH, self.max_width),
+            "width_multiple": (1, MAX_WIDTH, self.width_multiple),
+            **({"fixed_width": (1, MAX_WIDTH, self.fixed_width)} if self.fixed_width is not None else {}),
+        }
+        for name, (lowest, highest, value) in bounds.items():
+            if not isinstance(value, int) or isinstance(value, bool) or not lowest <= value <= highest:
+                raise ConfigError(f"preprocess {name} must be a whole number in {lowest}..{highest}, got {value!r}")
         if self.channels not in (1, 3):
             raise ConfigError(f"preprocess channels must be 1 (gray) or 3 (RGB), got {self.channels}")
-        if self.width_multiple < 1:
-            raise ConfigError(f"width_multiple must be >= 1, got {self.width_multiple}")
-        if not 1 <= self.min_width <= self.max_width:
-            raise ConfigError(f"need 1 <= min_width <= max_width, got {self.min_width} and {self.max_width}")
+        if self.min_width > self.max_width:
+            raise ConfigError(f"need min_width <= max_width, got {self.min_width} and {self.max_width}")
         if self.max_width < self.width_multiple:
             raise ConfigError(f"max_width {self.max_width} is below width_multiple {self.width_multiple}")
-        if self.fixed_width is not None and self.fixed_width < 1:
-            raise ConfigError(f"fixed_width must be positive, got {self.fixed_width}")
+        for name, value in (("mean", self.mean), ("std", self.std)):
+            if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+                raise ConfigError(f"preprocess {name} must be a finite number, got {value!r}")
         if self.std <= 0:
             raise ConfigError(f"std must be positive, got {self.std}")
         if self.resample not in _RESAMPLING:
