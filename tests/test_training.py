@@ -23,6 +23,7 @@ from crnn_ctc.cli import main
 from crnn_ctc.errors import ConfigError
 from crnn_ctc.training import TrainConfig, TrainingError, train
 from crnn_ctc.training.loop import Trainer
+from crnn_ctc.training.precision import cpu_has_native_bf16
 
 DOUBLES = ["coffee", "0011", "book", "street", "apple", "llama", "bottle", "moon", "hello", "success"]
 
@@ -55,9 +56,10 @@ def test_tiny_model_overfits_64_samples_with_double_letters(samples64, tmp_path)
     """Loss, CTC lengths and decoding agree: 100% word accuracy on what it trained on, within a minute."""
     config = TrainConfig(
         model_dir=str(tmp_path / "run"), train=[str(samples64)], val=[str(samples64)], arch="tiny", batch_size=64,
-        max_steps=350, lr=6e-3, schedule="constant", warmup_steps=20, val_every=50, workers=0,
+        max_steps=350, lr=6e-3, schedule="constant", warmup_steps=20, val_every=50, workers=0, amp="off",
     )  # fmt: skip
-    # A fixed budget of 350 steps (about 50 s on one quiet core; timing itself is for benchmarks).
+    # A fixed budget of 350 steps (about 50 s on one quiet core; timing itself is for benchmarks). fp32, so
+    # that it asserts the same on every CPU; the bf16 path is compared with it below.
     result = train(config, progress=False)
     assert result.best_accuracy == 1.0
     # Targets are never collapsed: the exported model reads repeated letters.
@@ -74,6 +76,19 @@ def test_tiny_model_overfits_64_samples_with_double_letters(samples64, tmp_path)
     ):
         assert (tmp_path / "run" / name).exists(), name
     assert list((tmp_path / "run" / "tensorboard").iterdir())
+
+
+@pytest.mark.skipif(not cpu_has_native_bf16(), reason="bf16 is emulated on this CPU: --amp auto trains in fp32 here")
+def test_bf16_learns_like_fp32_on_a_small_overfit_task(samples64, tmp_path) -> None:
+    """Where --amp auto picks bf16, the fp32 overfit task above (all 64 read after 350 steps) is learnt
+    too: same data, budget and seed. bf16's 8-bit mantissa may leave a word or two of 64."""
+    config = TrainConfig(
+        model_dir=str(tmp_path / "run"), train=[str(samples64)], val=[str(samples64)], arch="tiny", batch_size=64,
+        max_steps=350, lr=6e-3, schedule="constant", warmup_steps=20, val_every=50, workers=0, amp="auto",
+    )  # fmt: skip
+    result = train(config, progress=False)
+    assert json.loads((tmp_path / "run" / "config.json").read_text(encoding="utf-8"))["resolved"]["precision"] == "bf16"
+    assert result.best_accuracy is not None and result.best_accuracy >= 0.95
 
 
 def _train_command(model_dir: Path, data: Path, *extra: str) -> list[str]:
