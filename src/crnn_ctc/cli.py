@@ -527,6 +527,28 @@ def _add_serve_command(commands: argparse._SubParsersAction) -> None:
         "--max-queue", type=int, default=defaults.max_queue, metavar="N",
         help="images waiting for inference before requests get 503 (default: %(default)s)",
     )  # fmt: skip
+    limits.add_argument(
+        "--max-lexicon-words", type=int, default=defaults.max_lexicon_words, metavar="N",
+        help="words in a request's own lexicon; more get 413 (default: %(default)s)",
+    )  # fmt: skip
+    limits.add_argument(
+        "--max-lexicon-mb", type=float, default=defaults.max_lexicon_mb, metavar="MB",
+        help="size of a request's own lexicon, one word a line; more gets 413 (default: %(default)s)",
+    )  # fmt: skip
+    limits.add_argument(
+        "--max-edit-distance", type=int, default=defaults.max_edit_distance, metavar="D",
+        help="largest max_edit_distance a request may ask for; more gets 422 (default: %(default)s)",
+    )  # fmt: skip
+    limits.add_argument(
+        "--request-timeout-s", type=float, default=defaults.request_timeout_s, metavar="S",
+        help="a request's work (reading its images, inference, decoding) past this is stopped: 503 "
+        "(default: %(default)s)",
+    )  # fmt: skip
+    limits.add_argument(
+        "--client-timeout-s", type=float, default=defaults.client_timeout_s, metavar="S",
+        help="a request's headers, and then its body, must each arrive within this, else 408 and the connection "
+        "is closed (default: %(default)s)",
+    )  # fmt: skip
     serve.set_defaults(handler=_run_serve)
 
 
@@ -537,7 +559,10 @@ def _run_serve(args: argparse.Namespace) -> int:
         model=args.model, model_dir=args.model_dir, backend=args.backend, device=args.device, threads=args.threads,
         host=args.host, port=args.port, workers=args.workers, max_body_mb=args.max_body_mb,
         max_images=args.max_images, max_batch=args.max_batch, batch_wait_ms=args.batch_wait_ms,
-        max_pixels=args.max_pixels, max_queue=args.max_queue, log_level=args.log_level, access_log=args.access_log,
+        max_pixels=args.max_pixels, max_queue=args.max_queue, max_lexicon_words=args.max_lexicon_words,
+        max_lexicon_mb=args.max_lexicon_mb, max_edit_distance=args.max_edit_distance,
+        request_timeout_s=args.request_timeout_s, client_timeout_s=args.client_timeout_s, log_level=args.log_level,
+        access_log=args.access_log,
     )  # fmt: skip
     try:
         run_server(config)

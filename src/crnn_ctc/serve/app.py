@@ -35,7 +35,7 @@ from .config import ServeConfig
 from .errors import ImageProblem, ServeError, describe_problems, error_body, error_response, status_code_name
 from .limits import BodyLimitMiddleware
 from .metrics import MetricsMiddleware, ServeMetrics
-from .payload import Upload, read_recognize_request
+from .payload import RecognizeOptions, Upload, check_options, read_recognize_request
 from .schemas import (
     ERROR_RESPONSES,
     OPENAPI_COMPONENTS,
@@ -46,6 +46,7 @@ from .schemas import (
     ModelDescription,
     RecognizeResponse,
 )
+from .timeouts import CLIENT_TIMEOUT_STATE
 
 log = logging.getLogger("crnn_ctc.serve")
 
@@ -98,8 +99,28 @@ class Service:
     async def recognize(self, request: Request) -> RecognizeResponse:
         started = time.perf_counter()
         uploads, options = await read_recognize_request(request, self.config.max_images)
-        decoder = None if options.is_default else await anyio.to_thread.run_sync(self._decoder, options.decoder_key())
-        arrays, seconds = await anyio.to_thread.run_sync(self._prepare, uploads, limiter=self.limiter)
+        options = check_options(options, self.config)
+        budget = self.config.request_timeout_s
+        try:
+            with anyio.fail_after(budget):
+                return await self._recognize(uploads, options, started, time.monotonic() + budget)
+        except TimeoutError:
+            raise ServeError(
+                503, "timeout",
+                f"the request's work took longer than {budget:g} s (--request-timeout-s) and was stopped; send fewer "
+                "images, a smaller lexicon or a lower max_edit_distance",
+            ) from None  # fmt: skip
+
+    async def _recognize(
+        self, uploads: list[Upload], options: RecognizeOptions, started: float, deadline: float
+    ) -> RecognizeResponse:
+        """The work of a request. Threads the time budget abandons stop at their next image (``deadline``)."""
+        decoder = None
+        if not options.is_default:
+            decoder = await anyio.to_thread.run_sync(self._decoder, options.decoder_key(), abandon_on_cancel=True)
+        arrays, seconds = await anyio.to_thread.run_sync(
+            self._prepare, uploads, deadline, limiter=self.limiter, abandon_on_cancel=True
+        )
         names = [upload.name for upload in uploads]
         results = await self.batcher.submit(arrays, names, decode=decoder is None)
         decoded: list[Decoded | None]
@@ -107,7 +128,9 @@ class Service:
             decoded = [result.decoded for result in results]
             decode_seconds = [result.decode_s for result in results]
         else:
-            decoded, decode_seconds = await anyio.to_thread.run_sync(_decode_each, decoder, results, names)
+            decoded, decode_seconds = await anyio.to_thread.run_sync(
+                _decode_each, decoder, results, names, deadline, abandon_on_cancel=True
+            )
         rows = zip(names, decoded, results, seconds, decode_seconds, strict=True)
         answers = [_answer(index, *row) for index, row in enumerate(rows)]
         return RecognizeResponse(results=answers, decoder=options.decoder, total_ms=_ms(time.perf_counter() - started))
@@ -122,13 +145,14 @@ class Service:
         except (ValueError, CrnnError) as error:
             raise ServeError(422, "invalid_options", f"invalid decoding options: {error}") from None
 
-    def _prepare(self, uploads: list[Upload]) -> tuple[list[np.ndarray], list[float]]:
+    def _prepare(self, uploads: list[Upload], deadline: float) -> tuple[list[np.ndarray], list[float]]:
         """Every upload preprocessed, or a 422 naming each one that cannot be (the whole request fails)."""
         arrays: list[np.ndarray] = []
         seconds: list[float] = []
         problems: list[ImageProblem] = []
         config, max_pixels = self.recognizer.preprocess_config, self.config.max_pixels
         for index, upload in enumerate(uploads):
+            _check_time(deadline)
             started = time.perf_counter()
             try:
                 arrays.append(preprocess(upload.data, config, name=upload.name, max_pixels=max_pixels))
@@ -163,19 +187,23 @@ class Service:
             backend=self.recognizer.engine.name,
             precision=engine_precision(self.recognizer.engine),
             decoders=list(DECODERS),
-            limits={
-                "max_body_mb": config.max_body_mb, "max_images": config.max_images, "max_batch": config.max_batch,
-                "batch_wait_ms": config.batch_wait_ms, "max_pixels": config.max_pixels, "max_queue": config.max_queue,
-            },
+            limits=config.limits(),
         )  # fmt: skip
 
 
+def _check_time(deadline: float) -> None:
+    """Stop a thread's work for a request whose time budget is spent (its answer is already a 503)."""
+    if time.monotonic() > deadline:
+        raise TimeoutError("the request's time budget is spent")
+
+
 def _decode_each(
-    decoder: Decoder, results: list[BatchResult], names: list[str]
+    decoder: Decoder, results: list[BatchResult], names: list[str], deadline: float
 ) -> tuple[list[Decoded | None], list[float]]:
     decoded: list[Decoded | None] = []
     seconds: list[float] = []
     for result, name in zip(results, names, strict=True):
+        _check_time(deadline)
         assert result.log_probs is not None
         started = time.perf_counter()
         lengths = np.array([result.log_probs.shape[1]], dtype=np.int64)
@@ -210,10 +238,10 @@ def create_app(config: ServeConfig, recognizer: Recognizer | None = None) -> Fas
     page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         service.batcher.start()
         try:
-            yield
+            yield {CLIENT_TIMEOUT_STATE: config.client_timeout_s}  # read by each connection (timeouts.py)
         finally:
             service.batcher.stop()
 
@@ -224,7 +252,9 @@ def create_app(config: ServeConfig, recognizer: Recognizer | None = None) -> Fas
         lifespan=lifespan,
     )
     app.state.service = service
-    app.add_middleware(BodyLimitMiddleware, limit=config.max_body_bytes, metrics=metrics)
+    app.add_middleware(
+        BodyLimitMiddleware, limit=config.max_body_bytes, metrics=metrics, read_timeout_s=config.client_timeout_s
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts every answer, 413s included
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

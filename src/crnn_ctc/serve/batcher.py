@@ -142,6 +142,10 @@ class Batcher:
                 if job is None:
                     stopping = True
                     break
+                # A request that gave up (its time budget spent, its client gone) holds no place in the batch.
+                jobs = [waiting for waiting in jobs if not waiting.future.cancelled()]
+                if not jobs:
+                    deadline = job.enqueued + self.wait_s
                 jobs.append(job)
             if self.metrics is not None:
                 self.metrics.queue_depth.set(self._queue.qsize())

@@ -31,6 +31,11 @@ class ServeConfig:
     batch_wait_ms: float = 2.0  # how long an idle batcher waits for more images after the first
     max_pixels: int = DEFAULT_SERVE_MAX_PIXELS  # per image, checked before decoding (decompression bombs)
     max_queue: int = 1024  # images waiting for a forward pass; past it requests get 503
+    max_lexicon_words: int = 100_000  # words of a request's own lexicon (indexing them is the request's work)
+    max_lexicon_mb: float = 2.0  # the same lexicon's size, its words one a line
+    max_edit_distance: int = 5  # a request's max_edit_distance (the search grows steeply with it)
+    request_timeout_s: float = 30.0  # a request's work, from its body read to its answer; past it 503
+    client_timeout_s: float = 60.0  # a request's headers, and then its body, must each arrive within this
     log_level: str = "info"
     access_log: bool = False
 
@@ -42,10 +47,16 @@ class ServeConfig:
             "max_batch": self.max_batch,
             "max_pixels": self.max_pixels,
             "max_queue": self.max_queue,
+            "max_lexicon_words": self.max_lexicon_words,
+            "max_lexicon_mb": self.max_lexicon_mb,
+            "request_timeout_s": self.request_timeout_s,
+            "client_timeout_s": self.client_timeout_s,
         }
         for name, value in positive.items():
             if value <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value}")
+        if self.max_edit_distance < 0:
+            raise ConfigError(f"--max-edit-distance must be 0 or more, got {self.max_edit_distance}")
         if self.batch_wait_ms < 0:
             raise ConfigError(f"--batch-wait-ms must be 0 or more, got {self.batch_wait_ms}")
         if self.threads is not None and self.threads < 1:
@@ -61,6 +72,18 @@ class ServeConfig:
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def max_lexicon_bytes(self) -> int:
+        return int(self.max_lexicon_mb * 1024 * 1024)
+
+    def limits(self) -> dict[str, float | int]:
+        """What ``GET /v1/model`` reports: every limit a client can run into."""
+        names = (
+            "max_body_mb", "max_images", "max_batch", "batch_wait_ms", "max_pixels", "max_queue", "max_lexicon_words",
+            "max_lexicon_mb", "max_edit_distance", "request_timeout_s", "client_timeout_s",
+        )  # fmt: skip
+        return {name: getattr(self, name) for name in names}
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -1,14 +1,20 @@
-"""The request body limit (``--max-body-mb``), enforced as the body arrives, not after buffering it.
+"""The request body limits, enforced as the body arrives, not after buffering it.
 
-A declared ``Content-Length`` over the limit is answered 413 before a byte of the body is read; a body
-without one (chunked) is counted while it streams in, and the request fails with 413 the moment it
-passes the limit, so no request can make the service hold more than the limit in memory.
+Size (``--max-body-mb``): a declared ``Content-Length`` over the limit is answered 413 before a byte of
+the body is read; a body without one (chunked) is counted while it streams in, and the request fails
+with 413 the moment it passes the limit, so no request can make the service hold more than the limit
+in memory. Time (``--client-timeout-s``): the whole body must arrive within it of the request's
+headers, or the request fails with 408 and the connection is closed, so a client that sends half a
+body (slowly or never) holds no connection and no memory for long. (The headers' own deadline is
+``timeouts.py``'s, in the HTTP protocol: the application sees no request before its headers.)
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import anyio
 from starlette.responses import JSONResponse
 
 from .errors import ServeError, error_body
@@ -29,11 +35,19 @@ def body_too_large(limit: int, declared: int | None = None) -> ServeError:
     )
 
 
+def body_too_slow(timeout_s: float) -> ServeError:
+    return ServeError(
+        408, "request_timeout", f"the request body did not arrive within {timeout_s:g} s of its headers "
+        "(--client-timeout-s); the connection is closed", headers={"Connection": "close"},
+    )  # fmt: skip
+
+
 class BodyLimitMiddleware:
-    def __init__(self, app: Any, limit: int, metrics: ServeMetrics) -> None:
+    def __init__(self, app: Any, limit: int, metrics: ServeMetrics, read_timeout_s: float = 60.0) -> None:
         self.app = app
         self.limit = limit
         self.metrics = metrics
+        self.read_timeout_s = read_timeout_s
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -50,15 +64,25 @@ class BodyLimitMiddleware:
             await response(scope, receive, send)
             return
         received = 0
-        limit = self.limit
+        limit, timeout_s = self.limit, self.read_timeout_s
+        deadline = time.monotonic() + timeout_s
+        body_done = False
 
         async def counted_receive() -> dict[str, Any]:
-            nonlocal received
-            message: dict[str, Any] = await receive()
+            nonlocal received, body_done
+            if body_done:  # past the body, receive() waits for a disconnect: no deadline
+                message: dict[str, Any] = await receive()
+                return message
+            try:
+                with anyio.fail_after(max(deadline - time.monotonic(), 0.0)):
+                    message = await receive()
+            except TimeoutError:
+                raise body_too_slow(timeout_s) from None  # answered by the app's ServeError handler
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise body_too_large(limit)  # answered by the app's ServeError handler
+                    raise body_too_large(limit)
+                body_done = not message.get("more_body", False)
             return message
 
         await self.app(scope, counted_receive, send)

@@ -13,6 +13,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 
+from .config import ServeConfig
 from .errors import ImageProblem, ServeError, describe_problems
 
 # Form parts a multipart request may carry besides its images; bounded far below the body limit.
@@ -41,7 +42,9 @@ class RecognizeOptions(BaseModel):
     lexicon: list[str] | None = Field(
         None, description="words the lexicon decoder may answer with (multipart: one per line, or repeated fields)"
     )
-    max_edit_distance: int = Field(3, ge=0, le=10, description="lexicon words searched: within this many edits")
+    max_edit_distance: int = Field(
+        3, ge=0, description="lexicon words searched: within this many edits (at most --max-edit-distance)"
+    )
     allow: str | None = Field(None, description="read only these symbols")
     block: str | None = Field(None, description="never read these symbols")
 
@@ -168,8 +171,35 @@ async def _read_json(request: Request, max_images: int) -> tuple[list[Upload], R
             problems.append(ImageProblem(index, name, f"not valid base64: {error}"))
     if problems:
         raise ServeError(400, "malformed_base64", describe_problems(problems, len(payload.images)), problems)
-    options = RecognizeOptions.model_validate(payload.model_dump(exclude={"images"}))
+    # Only the options the client set count as set (check_options tells a default from a choice).
+    options = RecognizeOptions.model_validate(payload.model_dump(exclude={"images"}, exclude_unset=True))
     return uploads, options
+
+
+def check_options(options: RecognizeOptions, config: ServeConfig) -> RecognizeOptions:
+    """``options`` within the service's bounds on a request's work, or a ``ServeError``: a lexicon over
+    ``--max-lexicon-words`` or ``--max-lexicon-mb`` (413), a ``max_edit_distance`` over ``--max-edit-distance``
+    (422). A client that sets no distance gets the default, lowered to the service's limit."""
+    if options.lexicon is not None:
+        words = len(options.lexicon)
+        size = sum(len(word.encode("utf-8")) + 1 for word in options.lexicon)  # one a line
+        if words > config.max_lexicon_words or size > config.max_lexicon_bytes:
+            raise ServeError(
+                413, "lexicon_too_large",
+                f"the lexicon holds {words:,} words ({size:,} bytes, one a line), over this service's limits of "
+                f"{config.max_lexicon_words:,} words (--max-lexicon-words) and {config.max_lexicon_bytes:,} bytes "
+                "(--max-lexicon-mb); send the words that can occur",
+            )  # fmt: skip
+    limit = config.max_edit_distance
+    if "max_edit_distance" not in options.model_fields_set:
+        return options.model_copy(update={"max_edit_distance": min(options.max_edit_distance, limit)})
+    if options.max_edit_distance > limit:
+        raise ServeError(
+            422, "invalid_options",
+            f"max_edit_distance {options.max_edit_distance} is over this service's limit of {limit} "
+            "(--max-edit-distance): the search grows steeply with it",
+        )  # fmt: skip
+    return options
 
 
 def _b64decode(text: str) -> bytes:

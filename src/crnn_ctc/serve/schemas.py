@@ -99,9 +99,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}
     for status, description in (
         (400, "malformed JSON, base64 or multipart body; no image"),
-        (413, "body over --max-body-mb, or more images than --max-images"),
+        (408, "the body did not arrive within --client-timeout-s"),
+        (413, "body over --max-body-mb, more images than --max-images, or a lexicon over --max-lexicon-words/-mb"),
         (415, "neither multipart/form-data nor application/json"),
-        (422, "an image cannot be read (each one named), or invalid options"),
-        (503, "the inference queue is full (--max-queue): retry"),
+        (422, "an image cannot be read (each one named), or invalid options (max_edit_distance over the limit...)"),
+        (503, "the inference queue is full (--max-queue): retry; or the work took over --request-timeout-s"),
     )
 }

@@ -10,6 +10,7 @@ import tempfile
 from .app import CONFIG_ENV, create_app, engine_precision
 from .config import ServeConfig
 from .metrics import MULTIPROC_ENV
+from .timeouts import PROTOCOL
 
 
 def run_server(config: ServeConfig) -> None:
@@ -19,7 +20,9 @@ def run_server(config: ServeConfig) -> None:
     options = {
         "host": config.host, "port": config.port, "log_level": config.log_level, "access_log": config.access_log,
         # Keep-alive clients (the load test, browsers) reuse connections; 5 s idle is uvicorn's default.
-        "timeout_keep_alive": 5,
+        "timeout_keep_alive": min(5.0, config.client_timeout_s),
+        # uvicorn's protocol with a deadline for each request's headers (--client-timeout-s, timeouts.py).
+        "http": PROTOCOL,
     }  # fmt: skip
     where = f"http://{config.host}:{config.port}"
     if config.workers == 1:
