@@ -80,9 +80,9 @@ class PreprocessConfig:
             raise ConfigError(f"need min_width <= max_width, got {self.min_width} and {self.max_width}")
         if self.max_width < self.width_multiple:
             raise ConfigError(f"max_width {self.max_width} is below width_multiple {self.width_multiple}")
-        for name, value in (("mean", self.mean), ("std", self.std)):
-            if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-                raise ConfigError(f"preprocess {name} must be a finite number, got {value!r}")
+        for name, number in (("mean", self.mean), ("std", self.std)):
+            if not isinstance(number, int | float) or isinstance(number, bool) or not math.isfinite(number):
+                raise ConfigError(f"preprocess {name} must be a finite number, got {number!r}")
         if self.std <= 0:
             raise ConfigError(f"std must be positive, got {self.std}")
         if self.resample not in _RESAMPLING:

@@ -205,10 +205,11 @@ class LmdbDataset:
         self._sizes: list[tuple[int, int]] | None = None
 
     @contextlib.contextmanager
-    def _transaction(self, buffers: bool = False) -> Iterator[lmdb.Transaction]:
+    def _transaction(self, buffers: bool = False) -> Iterator[Any]:
         """A read transaction; LMDB's complaints about the file (a damaged page...) become a ``DatasetError``."""
+        environment = _read_environment(self.path)
         try:
-            with _read_environment(self.path).begin(buffers=buffers) as transaction:
+            with environment.begin(buffers=True) if buffers else environment.begin() as transaction:
                 yield transaction
         except lmdb.Error as error:
             raise damaged(self.path, f"LMDB: {error}") from None

@@ -71,7 +71,7 @@ class HeaderDeadlineProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type
             self.transport.write(_timeout_response(timeout_s))
         self.transport.close()
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)
         self._arm()
 
