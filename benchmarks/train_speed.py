@@ -1,70 +1,128 @@
-"""Training speed on this CPU: the full ``crnn train`` loop against the bare cost of a step.
+"""Training speed on this CPU: the ``crnn train`` loop against the bare cost of a step, in one run.
 
-Why: the loop (data loading, decoding, width bucketing, logging, checkpoints) must not slow
-training down. For each architecture, at batch 64, this measures in one run:
+Why: training should run at the machine's ceiling, so the loop (data, width bucketing, logging,
+checkpoints) must cost little next to the step itself, and ``--amp auto`` must pick the faster
+precision. For the ``small`` architecture at batch 64 on the charset ``printable+space`` this measures:
 
-* bare: forward + CTC loss + backward + optimiser step, repeated on batches collated once up front
-  from the same dataset (so the same widths), with no data pipeline at all;
-* loop: ``Trainer.run()`` on that dataset (LMDB, one DataLoader worker), samples/s from its own
-  log (windows after the first, so start-up is excluded).
+* bare fp32: forward + CTC loss + backward + Adam (``Trainer._train_step``) on batches collated once
+  up front from the synthetic generator's own images, bucketed by width as training buckets them
+  (one pool of the sampler, shuffled batches), with no data pipeline at all;
+* bare auto: the same batches in the precision ``--amp auto`` picks here (bf16 + channels_last where
+  the CPU computes bf16 natively, else fp32);
+* loop synth: ``crnn train --train synth:`` (``train()`` with ``amp="auto"``, the default DataLoader
+  workers and torch's default threads unless told otherwise), samples/s from its own log windows
+  after the first, so start-up is excluded;
+* loop shards: the same loop over a folder of LMDB shards rendered once up front (``write_synth_dataset``);
+* loop synth at (threads, workers) splits, ``--splits``: which split of the cores trains fastest.
 
-The ratio bare / loop is the loop's overhead; the target is at most 1.25.
-Usage: ``python benchmarks/train_speed.py [--archs small,vgg] [--steps 60] [--threads 1]``
+Each row is samples/s and its ratio to bare fp32. The issue's target for a training loop is a ratio
+of at least 0.85 on CPUs without native bf16 and 1.6 on CPUs with it (AVX512_BF16 or AMX).
+
+Usage: ``python benchmarks/train_speed.py [--steps 60] [--threads N] [--workers K] [--shard-images N]
+[--render-workers K] [--splits 2:1,1:1,2:0]``; ``--quick`` is a smoke run (3 steps at batch 16) of
+every row's code, whose figures mean nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import random
+import os
 import statistics
 import tempfile
 import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
-from PIL import Image, ImageDraw, ImageFont
 
-from crnn_ctc.charset import Charset
-from crnn_ctc.data.create import CreateConfig, create_dataset
-from crnn_ctc.data.readers import RecognitionDataset, collate_samples, open_source
+from crnn_ctc.cpu import cpu_flags, cpu_name
+from crnn_ctc.data.readers import Batch, RecognitionDataset, SampleSource, collate_samples
 from crnn_ctc.data.sampler import WidthBucketSampler
-from crnn_ctc.training import TrainConfig
-from crnn_ctc.training.loop import Trainer
+from crnn_ctc.synth import SynthDataset, SynthGenerator, preset
+from crnn_ctc.synth.fonts import FontWarning
+from crnn_ctc.synth.text import load_words
+from crnn_ctc.synth.write import write_synth_dataset
+from crnn_ctc.training import TrainConfig, train
+from crnn_ctc.training.loop import Trainer, _keep_freed_memory
+from crnn_ctc.training.precision import cpu_has_native_bf16
 
+ARCH = "small"
 BATCH = 64
-ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+QUICK_BATCH = 16  # --quick: a smoke run of the code paths, not a measure
+CHARSET = "printable+space"
+# The flags that decide how fast training computes, as /proc/cpuinfo names them.
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "avx512_vnni", "avx_vnni")
+# The issue's targets for a training loop's samples/s over the bare fp32 step's.
+TARGET_WITHOUT_NATIVE_BF16 = 0.85
+TARGET_WITH_NATIVE_BF16 = 1.6
+SHARDS = 2  # the pre-rendered images go into this many LMDBs, as a shard set grows
 
 
-def make_dataset(root: Path, count: int) -> Path:
-    """``count`` rendered words of 2-10 characters in an LMDB (train split only)."""
-    images = root / "images"
-    images.mkdir(parents=True)
-    generator = random.Random(0)
-    font = ImageFont.load_default(size=22)
-    lines = []
-    for index in range(count):
-        word = "".join(generator.choice(ALPHABET) for _ in range(generator.randint(2, 10)))
-        left, top, right, bottom = font.getbbox(word)
-        image = Image.new("L", (right - left + 8, 32), 255)
-        ImageDraw.Draw(image).text((4 - left, (32 - bottom - top) // 2), word, fill=generator.randint(0, 90), font=font)
-        image.save(images / f"{index}.png")
-        lines.append(f"{index}.png\t{word}")
-    (images / "labels.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    create_dataset(CreateConfig(images, images / "labels.tsv", root / "data", 0.0, workers=1), progress=False)
-    return root / "data" / "train"
+@dataclass
+class Row:
+    name: str
+    threads: int
+    workers: int | str
+    precision: str
+    samples_per_s: float
+    is_loop: bool
 
 
-def bare_rate(arch: str, data: Path, steps: int) -> float:
-    """Samples/s of forward + CTC + backward + Adam step on pre-collated batches."""
-    config = TrainConfig(model_dir=tempfile.mkdtemp(), train=[str(data)], arch=arch, batch_size=BATCH, workers=0)
-    trainer = Trainer(config, progress=False)
-    dataset = RecognitionDataset(open_source(data), Charset.preset("lower-alnum"), trainer.bundle.preprocess)
-    sampler = WidthBucketSampler(dataset.widths(), BATCH, seed=0)
-    batches = [collate_samples([dataset[i] for i in indices]) for indices, _ in zip(sampler, range(8), strict=False)]
-    trainer._train_step(batches[0])  # warm-up
-    started = time.perf_counter()
+def describe_flags(flags: frozenset[str]) -> str:
+    present = [flag for flag in SPEED_FLAGS if flag in flags]
+    absent = [flag for flag in SPEED_FLAGS if flag not in flags]
+    return f"has {' '.join(present) or 'none of them'}; lacks {' '.join(absent) or 'none of them'}"
+
+
+def loop_target(flags: frozenset[str]) -> float:
+    return TARGET_WITH_NATIVE_BF16 if cpu_has_native_bf16(flags) else TARGET_WITHOUT_NATIVE_BF16
+
+
+def window_rate(log_csv: Path) -> float:
+    """Samples/s over a run's log windows after the first (start-up excluded), or over all if only one.
+
+    Windows hold equally many samples, so samples over seconds is the harmonic mean of their rates:
+    a total over the timed steps, as the bare rows are, where a median would weigh cheap and costly
+    (narrow and wide) windows alike.
+    """
+    with log_csv.open(encoding="utf-8") as file:
+        rates = [float(row["samples_per_s"]) for row in csv.DictReader(file) if row["samples_per_s"]]
+    if not rates:
+        raise ValueError(f"{log_csv}: no training windows logged; run more steps than its log_every")
+    return statistics.harmonic_mean(rates[1:] or rates)
+
+
+def config(model_dir: Path, sources: list[str], args: argparse.Namespace, amp: str, workers: int | None) -> TrainConfig:
+    """``crnn train``'s defaults, but for the benchmark's architecture, charset, batch, step count and log windows."""
+    # device="cpu": this measures the CPU even on a machine with a GPU.
+    options = TrainConfig(model_dir=str(model_dir), train=sources, arch=ARCH, charset=CHARSET, device="cpu",
+                          batch_size=args.batch, amp=amp, max_steps=args.steps,
+                          log_every=max(1, args.steps // 6))  # fmt: skip
+    if workers is not None:
+        options.workers = workers
+    return options
+
+
+def bare_batches(generator: SynthGenerator, trainer: Trainer, count: int) -> list[Batch]:
+    """``count`` batches from one width-bucketing pool of the generator's samples, as a ``synth:`` epoch cuts them."""
+    batch_size = trainer.config.batch_size
+    pool_size = batch_size * WidthBucketSampler([0], batch_size).pool_batches
+    # image_format=None: PIL images, as a synth: source hands them over (not the SampleSource bytes).
+    pool = cast(SampleSource, SynthDataset(generator, pool_size, image_format=None))
+    dataset = RecognitionDataset(pool, trainer.bundle.charset, trainer.bundle.preprocess, trainer.geometry)
+    plan = WidthBucketSampler(dataset.widths(), batch_size, seed=0)  # widths estimated, as for synth:
+    return [collate_samples([dataset[i] for i in indices]) for indices, _ in zip(plan, range(count), strict=False)]
+
+
+def bare_rate(trainer: Trainer, batches: Sequence[Batch], steps: int) -> float:
+    """Samples/s of ``steps`` training steps cycling over ``batches``, after one warm-up step."""
+    trainer._train_step(batches[0])  # first-call allocations and kernel selection
     samples = 0
+    started = time.perf_counter()
     for step in range(steps):
         batch = batches[step % len(batches)]
         trainer._train_step(batch)
@@ -72,37 +130,121 @@ def bare_rate(arch: str, data: Path, steps: int) -> float:
     return samples / (time.perf_counter() - started)
 
 
-def loop_rate(arch: str, data: Path, steps: int, model_dir: Path) -> float:
-    """Samples/s of the real loop, from its log windows after the first."""
-    config = TrainConfig(model_dir=str(model_dir), train=[str(data)], arch=arch, batch_size=BATCH, workers=1,
-                         max_steps=steps, log_every=10, save_every=steps, val_every=steps)  # fmt: skip
-    Trainer(config, progress=False).run()
-    with (model_dir / "log.csv").open(encoding="utf-8") as file:
-        rates = [float(row["samples_per_s"]) for row in csv.DictReader(file) if row["samples_per_s"]]
-    return statistics.median(rates[1:] or rates)
+def loop_rate(options: TrainConfig, threads: int) -> tuple[float, str]:
+    """Samples/s of ``crnn train`` with ``options`` at ``threads`` torch threads, and the precision it reported."""
+    torch.set_num_threads(threads)
+    lines: list[str] = []
+    train(options, progress=False, report=lines.append)
+    said = next((line for line in lines if line.startswith("precision: ")), "precision: ?")
+    return window_rate(Path(options.model_dir) / "log.csv"), said.removeprefix("precision: ").split(" (")[0]
+
+
+def render_shards(generator: SynthGenerator, folder: Path, images: int, workers: int) -> float:
+    """Render ``images`` samples of ``generator``'s kind into ``SHARDS`` LMDBs under ``folder`` (shard k with
+    seed k, as ``crnn synth --out DIR/00k --seed k`` writes them); return the seconds taken."""
+    words = load_words(None, generator.config.vocabulary_size, generator.config.word_frequency_power)
+    started = time.perf_counter()
+    for shard in range(SHARDS):
+        count = images // SHARDS + (1 if shard < images % SHARDS else 0)
+        seeded = SynthGenerator(generator.config, generator.charset, generator.fonts, words, seed=shard)
+        write_synth_dataset(seeded, folder / f"{shard:03d}", count, workers=workers)
+    return time.perf_counter() - started
+
+
+def parse_splits(text: str) -> list[tuple[int, int]]:
+    """``2:1,1:1`` -> [(2, 1), (1, 1)]: (torch threads, DataLoader workers) pairs."""
+    splits = []
+    for part in filter(None, text.split(",")):
+        threads, _, workers = part.partition(":")
+        splits.append((int(threads), int(workers)))
+    return splits
+
+
+def measure(args: argparse.Namespace, work: Path) -> tuple[list[Row], float]:
+    """Every row, in one process; returns them and the seconds the shards took to render."""
+    threads = args.threads
+    torch.set_num_threads(threads)
+    generator = SynthGenerator.create(preset("default"), CHARSET)
+    shards = work / "shards"
+    render_seconds = render_shards(generator, shards, args.shard_images, args.render_workers)
+    # The bare rows' trainers read no data (their source is only needed to build them): the shards are at hand.
+    trainers = {amp: Trainer(config(work / f"bare-{amp}", [str(shards)], args, amp, 0), progress=False)
+                for amp in ("off", "auto")}  # fmt: skip
+    batches = bare_batches(generator, trainers["off"], min(args.steps, WidthBucketSampler([0], 1).pool_batches))
+    rows = []
+    for amp, trainer in trainers.items():
+        precision = trainer.precision.name + (" + channels_last" if trainer.precision.channels_last else "")
+        name = "bare step, fp32" if amp == "off" else "bare step, --amp auto"
+        rows.append(Row(name, threads, "-", precision, bare_rate(trainer, batches, args.steps), False))
+    del trainers, batches
+
+    synth = config(work / "loop-synth", ["synth:"], args, "auto", args.workers)
+    rate, precision = loop_rate(synth, threads)
+    rows.append(Row("crnn train on synth:", threads, synth.workers, precision, rate, True))
+
+    on_shards = config(work / "loop-shards", [str(shards)], args, "auto", args.workers)
+    rate, precision = loop_rate(on_shards, threads)
+    rows.append(Row(f"crnn train on {args.shard_images:,} pre-rendered images", threads, on_shards.workers,
+                    precision, rate, True))  # fmt: skip
+
+    for split_threads, split_workers in parse_splits(args.splits):
+        split = config(work / f"loop-{split_threads}-{split_workers}", ["synth:"], args, "auto", split_workers)
+        rate, precision = loop_rate(split, split_threads)
+        rows.append(Row("crnn train on synth:", split_threads, split_workers, precision, rate, True))
+    torch.set_num_threads(threads)
+    return rows, render_seconds
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archs", default="small,vgg")
-    parser.add_argument("--steps", type=int, default=60, help="timed steps per measurement")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--samples", type=int, default=3000, help="dataset size")
+    default_threads = torch.get_num_threads()  # what `crnn train`, which never sets it, computes with
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--steps", type=int, default=60, help="timed steps per row (default %(default)s)")
+    parser.add_argument("--threads", type=int, default=default_threads,
+                        help="torch threads of the bare and default-loop rows (default: torch's, as crnn train: "
+                        "%(default)s here)")  # fmt: skip
+    parser.add_argument("--workers", type=int, help=f"DataLoader workers of the synth: and shard loop rows "
+                        f"(default: crnn train's, {TrainConfig().workers})")  # fmt: skip
+    parser.add_argument("--shard-images", type=int, help="images rendered into shards (default: steps x batch)")
+    parser.add_argument("--render-workers", type=int, default=0, help="processes rendering the shards "
+                        "(default: all cores, as crnn synth)")  # fmt: skip
+    parser.add_argument("--splits", default="2:1,1:1,2:0", help="THREADS:WORKERS pairs of the split rows")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"3 steps at batch {QUICK_BATCH}, few images: a smoke run, not a measure")  # fmt: skip
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory() as workdir:
-        data = make_dataset(Path(workdir), args.samples)
-        rows = []
-        for arch in args.archs.split(","):
-            bare = bare_rate(arch, data, args.steps)
-            loop = loop_rate(arch, data, args.steps, Path(workdir) / f"run-{arch}")
-            rows.append((arch, bare, loop))
-    print(f"Batch {BATCH}, generated 32-px words (2-10 chars), torch {torch.__version__}, {args.threads} thread(s), "
-          f"loop with 1 DataLoader worker, {args.steps} timed steps.\n")  # fmt: skip
-    print("| arch | bare step samples/s | full loop samples/s | loop cost / bare cost |")
-    print("| --- | ---: | ---: | ---: |")
-    for arch, bare, loop in rows:
-        print(f"| {arch} | {bare:.1f} | {loop:.1f} | {bare / loop:.2f} |")
+    args.batch = QUICK_BATCH if args.quick else BATCH
+    if args.quick:
+        args.steps = min(args.steps, 3)
+    args.shard_images = args.shard_images or args.steps * args.batch
+    if args.steps < 2:
+        parser.error("--steps must be at least 2 (the loop's first log window is start-up)")
+
+    _keep_freed_memory()  # crnn train's allocator settings, for every row alike
+    # Each generator built (here and in every synth: run) would list the same skipped fonts again.
+    warnings.filterwarnings("ignore", category=FontWarning)
+    flags = cpu_flags()
+    target = loop_target(flags)
+    started = time.perf_counter()
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="train-speed-") as work:
+        rows, render_seconds = measure(args, Path(work))
+    native = "native" if cpu_has_native_bf16(flags) else "no native"
+    smoke = " (--quick: a smoke run, its figures mean nothing)" if args.quick else ""
+    print(f"CPU: {cpu_name()}, {os.cpu_count()} logical cores; flags: {describe_flags(flags)}")
+    print(f"torch {torch.__version__}; {ARCH} at batch {args.batch}, charset {CHARSET}, synthetic preset default; "
+          f"{args.steps} timed steps per row; load average {load:.2f} at start; "
+          f"{time.perf_counter() - started:.0f} s in all{smoke}")  # fmt: skip
+    print(
+        f"Shards: {args.shard_images:,} images in {SHARDS} LMDBs, rendered up front in {render_seconds:.1f} s "
+        f"(in no row). Target for a loop: samples/s at least {target:.2f} x bare fp32 ({native} bf16 here).\n"
+    )
+    bare = rows[0].samples_per_s
+    print("| measurement | threads | workers | precision | samples/s | ratio to bare fp32 | target |")
+    print("| --- | ---: | ---: | --- | ---: | ---: | --- |")
+    for row in rows:
+        ratio = row.samples_per_s / bare
+        verdict = f"≥ {target:.2f}: {'met' if ratio >= target else 'not met'}" if row.is_loop else ""
+        print(f"| {row.name} | {row.threads} | {row.workers} | {row.precision} | {row.samples_per_s:.1f} "
+              f"| {ratio:.2f} | {verdict} |")  # fmt: skip
 
 
 if __name__ == "__main__":
