@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fontTools.ttLib import TTFont
-from PIL import Image, ImageFont
+from PIL import Image, ImageDraw, ImageFont
 
 from crnn_ctc.charset import Charset
 from crnn_ctc.data.lmdb_store import LmdbDataset
@@ -235,6 +235,46 @@ def test_document_preset_prints_dark_ink_on_light_paper(printable_fonts: list[Se
     for index in range(10):
         gray = np.asarray(generator.sample(index)[0].convert("L"), dtype=np.float32)
         assert np.median(gray) > 150 and gray.min() < 110
+
+
+def test_outline_dilation_is_a_round_pen_over_the_glyphs() -> None:
+    from crnn_ctc.synth.render import dilate
+
+    dot = np.zeros((9, 9), dtype=np.uint8)
+    dot[4, 4] = 200
+    disc = dilate(dot, 2)
+    assert (disc == 200).sum() == 21 and disc[4, 2] == disc[2, 3] == 200 and disc[2, 2] == 0  # round, not square
+    glyphs = np.zeros((20, 40), dtype=np.uint8)
+    glyphs[5:15, 10:13] = 255
+    glyphs[5:15, 13] = 90  # an anti-aliased edge stays anti-aliased
+    outline = dilate(glyphs, 3)
+    assert (outline >= glyphs).all() and outline[5:15, 7:16].min() == 255 and outline[10, 16] == 90
+
+
+def test_woff_fonts_are_unpacked_once_and_draw_the_same_glyphs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from crnn_ctc.synth import woff
+
+    try:
+        woff_faces = [face for face in find_fonts() if face.path.lower().endswith(".woff")]
+    except FontError as error:
+        pytest.skip(f"no fonts installed ({error})")
+    if not woff_faces:
+        pytest.skip("no WOFF font installed (the npm Fontsource fonts of `make fonts`)")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(woff, "_opened_as", {})
+    path = woff_faces[0].path
+    copy = woff.openable(path)
+    assert copy != path and Path(copy).is_file() and woff.openable(path) == copy
+    drawn = []
+    for font_path in (path, copy):
+        image = Image.new("L", (400, 80))
+        ImageDraw.Draw(image).text((10, 10), "Hamburg 42&Qg", font=ImageFont.truetype(font_path, 37), fill=255)
+        drawn.append(image.tobytes())
+    assert drawn[0] == drawn[1] and any(drawn[0])
+    broken = tmp_path / "broken.woff"
+    broken.write_bytes(b"wOFF" + b"\0" * 60)
+    assert woff.openable(str(broken)) == str(broken)  # FreeType gets the file itself (and its error)
+    assert woff.openable("/fonts/plain.ttf") == "/fonts/plain.ttf"
 
 
 def test_font_split_is_disjoint_fixed_and_covers_every_font(printable_fonts: list[SelectedFont]) -> None:

@@ -1,27 +1,32 @@
 """One synthetic word image, in the spirit of Synth90k (Jaderberg et al., 2014).
 
-The text is drawn as masks (glyphs, outline, shadow) at a larger size than the output, bent
-(shear, rotation, perspective, arc), cropped around the glyphs' own ink with tight or loose
-margins (never cutting a glyph: labels never lie), coloured against a background with enough
-contrast, then degraded (blur, low resolution, noise, JPEG) at the output height.
+The text is drawn as coverage masks (glyphs, outline, shadow) at its own em size, bent (shear,
+rotation, perspective, arc), cropped around the glyphs' own ink with tight or loose margins (never
+cutting a glyph: labels never lie), scaled to the output height, coloured against a background
+with enough contrast, then degraded (blur, low resolution, noise, JPEG).
+
+Everything after FreeType's drawing works on 8-bit images with Pillow's C operations (one
+single-band mask per layer, masked pastes for colour), and the outline is a dilation of the glyph
+mask rather than a second FreeType stroke: docs/synthetic_data.md ("Speed") has the profile.
 """
 
 from __future__ import annotations
 
-import io
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
-from .backgrounds import background, luminance, paper, random_colour
+from .backgrounds import background, luminance, paper, random_colour, rgb
 from .config import SynthConfig
+from .degrade import degrade
 from .fonts import SelectedFont, load_font
+from .woff import openable
 
 _INK = 24  # mask value (of 255) from which a pixel counts as ink when finding the text's box
-_INK_TABLE = [0] * _INK + [255] * (256 - _INK)
 
 
 @dataclass(frozen=True)
@@ -36,67 +41,159 @@ class Plan:
     fake_bold: int  # outline width in the text colour (0: none)
 
 
-def draw_masks(plan: Plan, rng: random.Random, config: SynthConfig) -> tuple[Image.Image, bool]:
-    """Glyph, outline and shadow masks as the R, G, B bands of one image, and whether there is an outline."""
-    font = load_font(plan.font.face.path, plan.size)
+@dataclass(frozen=True)
+class Masks:
+    """Coverage masks of the text: single-band images of one size, glyphs and, if drawn, outline and shadow.
+
+    They hold only the part of the canvas where ink can be (``origin`` is its top-left corner on
+    the canvas): the geometry is defined on the whole ``canvas``, but most of it is padding that
+    every resampling would otherwise pay for.
+    """
+
+    glyphs: Image.Image
+    outline: Image.Image | None  # covers the glyphs
+    shadow: Image.Image | None
+    origin: tuple[int, int]
+    canvas: tuple[int, int]  # (width, height)
+
+    def map(
+        self, change: Callable[[Image.Image], Image.Image], origin: tuple[int, int], canvas: tuple[int, int]
+    ) -> Masks:
+        """The same change applied to every layer, the result placed at ``origin`` on ``canvas``."""
+        return Masks(
+            change(self.glyphs),
+            None if self.outline is None else change(self.outline),
+            None if self.shadow is None else change(self.shadow),
+            origin,
+            canvas,
+        )
+
+
+def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Grey-level dilation of a (height, width) uint8 mask by a disc of ``radius`` pixels.
+
+    The disc is the pen FreeType's stroker draws an outline with; dilating the glyphs' coverage
+    keeps their anti-aliased edges and costs a few array maxima instead of a second stroked
+    rendering (which cost 2.5 plain ones). Nothing may lie within ``radius`` of the edges.
+    """
+    if radius <= 0:
+        return mask
+    spans = [mask]  # spans[h]: maximum over horizontal shifts -h..h
+    for shift in range(1, radius + 1):
+        span = spans[-1].copy()
+        np.maximum(span[:, shift:], mask[:, :-shift], out=span[:, shift:])
+        np.maximum(span[:, :-shift], mask[:, shift:], out=span[:, :-shift])
+        spans.append(span)
+    dilated = spans[radius].copy()
+    for rise in range(1, radius + 1):
+        span = spans[int(math.sqrt((radius + 0.5) ** 2 - rise**2))]
+        np.maximum(dilated[rise:], span[:-rise], out=dilated[rise:])
+        np.maximum(dilated[:-rise], span[rise:], out=dilated[:-rise])
+    return dilated
+
+
+def _draw_text(
+    layer: Image.Image, text: str, font: ImageFont.FreeTypeFont, origin: tuple[int, int], advances: list[float],
+    spacing: float, rises: list[int],
+) -> None:  # fmt: skip
+    """Draw ``text`` at ``origin``: in one go, or character by character ``spacing`` further apart, each moved
+    by its rise (when ``rises`` is not empty).
+
+    Spaced, each distinct character is drawn once, then pasted wherever it occurs: a line of 60
+    characters has about 25 distinct ones, and drawing is most of the cost.
+    """
+    if not rises:
+        ImageDraw.Draw(layer).text(origin, text, font=font, fill=255)
+        return
+    margin = int(font.size) // 2  # room for overhangs (swashes, italics) around each character's advance box
+    height = sum(font.getmetrics()) + 2 * margin
+    drawn: dict[str, tuple[Image.Image, int, int] | None] = {}  # the character's ink and where it lies
+    x = float(origin[0])
+    for char, advance, rise in zip(text, advances, rises, strict=True):
+        if char not in drawn:
+            glyph = Image.new("L", (math.ceil(advance) + 2 * margin, height))
+            ImageDraw.Draw(glyph).text((margin, margin), char, font=font, fill=255)
+            ink = glyph.getbbox()
+            drawn[char] = None if ink is None else (glyph.crop(ink), ink[0] - margin, ink[1] - margin)
+        placed = drawn[char]
+        if placed is not None:
+            ink_image, left, top = placed
+            left, top = round(x) + left, origin[1] + rise + top
+            layer.paste(255, (left, top, left + ink_image.width, top + ink_image.height), ink_image)
+        x += advance + spacing
+
+
+def draw_masks(plan: Plan, rng: random.Random, config: SynthConfig) -> Masks:
+    """Glyph, outline and shadow masks of the plan's text, on a canvas with room for what reaches past its advance."""
     size = plan.size
     border = max(1, round(size * rng.uniform(*config.border_range))) if rng.random() < config.p_border else 0
     shadow = rng.random() < config.p_shadow
-    ascent, descent = font.getmetrics()
     # Drawn with the same generator only where the preset asks, so older presets keep their images.
     jitter = 0.0
     if config.p_baseline_jitter and rng.random() < config.p_baseline_jitter:
         jitter = rng.uniform(*config.baseline_jitter_range) * size
-    if plan.spacing or jitter:
-        advances = [font.getlength(char) + plan.spacing for char in plan.text]
-        width = sum(advances) - plan.spacing
-        rises = [round(rng.uniform(-jitter, jitter)) for _ in plan.text]
-    else:
-        advances = []
-        width = font.getlength(plan.text)
+    # Advances from the font check (em units): no layout just to measure the text.
+    advances = [plan.font.check.advances.get(char, 0.5) * size for char in plan.text]
+    width = sum(advances) + plan.spacing * (len(advances) - 1)
+    rises = [round(rng.uniform(-jitter, jitter)) for _ in plan.text] if plan.spacing or jitter else []
+    path = openable(plan.font.face.path)
+    # One character at a time needs no shaping: the basic layout draws it in half the time.
+    font = ImageFont.truetype(path, size, layout_engine=ImageFont.Layout.BASIC) if rises else load_font(path, size)
+    ascent, descent = font.getmetrics()
     # Room for what reaches past the advance box: italic overhangs, outlines, shadows.
     pad = size // 4 + border + plan.fake_bold + (size // 8 if shadow else 0) + math.ceil(jitter)
     canvas = (math.ceil(width) + 2 * pad, ascent + descent + 2 * pad)
-    glyphs = Image.new("L", canvas)
-    outline = Image.new("L", canvas) if border else None
-    for layer, stroke in ((glyphs, plan.fake_bold), (outline, plan.fake_bold + border)):
-        if layer is None:
-            continue
-        draw = ImageDraw.Draw(layer)
-        if advances:
-            x = float(pad)
-            for char, advance, rise in zip(plan.text, advances, rises, strict=True):
-                draw.text((x, pad + rise), char, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
-                x += advance
-        else:
-            draw.text((pad, pad), plan.text, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
-    if rng.random() < config.p_underline:
-        y = pad + ascent + max(1, descent // 2)
-        ImageDraw.Draw(glyphs).line((pad, y, pad + width, y), fill=255, width=max(1, size // 18))
-    base = outline if outline is not None else glyphs
+    layer = Image.new("L", canvas)
+    _draw_text(layer, plan.text, font, (pad, pad), advances, plan.spacing, rises)
+    underline = rng.random() < config.p_underline
+    line_y, line_width = pad + ascent + max(1, descent // 2), max(1, size // 18)
+    # Keep only where ink can be: the glyphs, the underline, and what outline and shadow add to them.
+    left, top, right, bottom = layer.getbbox() or (pad, pad, pad + 1, pad + 1)
+    if underline:
+        left, right = min(left, pad - 1), max(right, pad + math.ceil(width) + 2)
+        top, bottom = min(top, line_y - line_width), max(bottom, line_y + line_width + 1)
+    reach = plan.fake_bold + border + (size // 8 + size // 24 + 1 if shadow else 0) + 1
+    box = (max(0, left - reach), max(0, top - reach), min(canvas[0], right + reach), min(canvas[1], bottom + reach))
+    glyph_layer = layer.crop(box)
+    outline_layer = None
+    if plan.fake_bold or border:  # fake bold is an outline in the text's colour
+        glyphs = dilate(np.asarray(glyph_layer), plan.fake_bold)
+        outline_layer = Image.fromarray(dilate(glyphs, border), "L") if border else None
+        glyph_layer = Image.fromarray(glyphs, "L") if plan.fake_bold else glyph_layer
+    if underline:
+        y = line_y - box[1]
+        ImageDraw.Draw(glyph_layer).line((pad - box[0], y, pad + width - box[0], y), fill=255, width=line_width)
+    shade = None
     if shadow:
         dx, dy = (max(1, round(size * rng.uniform(*config.shadow_offset_range))) for _ in range(2))
-        shade = Image.new("L", canvas)
-        shade.paste(base, (dx, dy))
+        shade = Image.new("L", glyph_layer.size)
+        shade.paste(outline_layer if outline_layer is not None else glyph_layer, (dx, dy))
         if rng.random() < 0.5:
             shade = shade.filter(ImageFilter.BoxBlur(max(1, size // 24)))
-    else:
-        shade = Image.new("L", canvas)
-    return Image.merge("RGB", (glyphs, outline if outline is not None else glyphs, shade)), outline is not None
+    return Masks(glyph_layer, outline_layer, shade, (box[0], box[1]), canvas)
 
 
-def _perspective_coefficients(dest: np.ndarray, src: np.ndarray) -> list[float]:
-    """The 8 coefficients PIL needs to map output (dest) corners to input (src) corners."""
+def _perspective(dest: np.ndarray, src: np.ndarray) -> np.ndarray:
+    """The 3x3 projective map taking the 4 ``dest`` corners to the 4 ``src`` corners (PIL's direction)."""
     rows = []
     for (x, y), (u, v) in zip(dest, src, strict=True):
         rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
         rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
-    return [float(c) for c in np.linalg.solve(np.array(rows, dtype=np.float64), src.reshape(8).astype(np.float64))]
+    solved = np.linalg.solve(np.array(rows, dtype=np.float64), src.reshape(8).astype(np.float64))
+    return np.append(solved, 1.0).reshape(3, 3)
 
 
-def bend(masks: Image.Image, plan: Plan, rng: random.Random, config: SynthConfig) -> Image.Image:
+def _translated(matrix: np.ndarray, dest_origin: tuple[int, int], src_origin: tuple[int, int]) -> list[float]:
+    """PIL's 8 coefficients of ``matrix`` with dest and src coordinates measured from other origins."""
+    to_dest = np.array([[1.0, 0, dest_origin[0]], [0, 1, dest_origin[1]], [0, 0, 1]])
+    from_src = np.array([[1.0, 0, -src_origin[0]], [0, 1, -src_origin[1]], [0, 0, 1]])
+    moved = from_src @ matrix @ to_dest
+    return [float(value) for value in (moved / moved[2, 2]).reshape(9)[:8]]
+
+
+def bend(masks: Masks, plan: Plan, rng: random.Random, config: SynthConfig) -> Masks:
     """Shear, rotate and distort in perspective (one resampling), then curve along an arc."""
-    width, height = masks.size
+    width, height = masks.canvas
     corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float64)
     moved = corners.copy()
     bent = False
@@ -109,42 +206,66 @@ def bend(masks: Image.Image, plan: Plan, rng: random.Random, config: SynthConfig
         rotation = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
         moved = (moved - centre) @ rotation.T + centre
         bent = True
-    if rng.random() < config.p_perspective:
+    perspective = rng.random() < config.p_perspective
+    if perspective:
         jitter = config.perspective_strength * plan.size
         moved += np.array([[rng.uniform(-jitter, jitter) for _ in range(2)] for _ in range(4)])
         bent = True
     if bent:
         moved -= moved.min(axis=0)
         size = (math.ceil(moved[:, 0].max()) + 1, math.ceil(moved[:, 1].max()) + 1)
-        masks = masks.transform(
-            size, Image.Transform.PERSPECTIVE, _perspective_coefficients(moved, corners), Image.Resampling.BILINEAR
+        backward = _perspective(moved, corners)  # output pixel -> canvas pixel, as PIL samples
+        # Resample only the box where the layers land (a pixel more for the bilinear filter).
+        left, top = masks.origin
+        right, bottom = left + masks.glyphs.width, top + masks.glyphs.height
+        landed = np.linalg.inv(backward) @ np.array([[left, right, right, left], [top, top, bottom, bottom], [1.0] * 4])
+        landed = landed[:2] / landed[2]
+        x0, y0 = (max(0, math.floor(value) - 1) for value in landed.min(axis=1))
+        x1, y1 = (min(limit, math.ceil(value) + 2) for value, limit in zip(landed.max(axis=1), size, strict=True))
+        coefficients = _translated(backward, (x0, y0), (left, top))
+        # Shear and rotation alone are affine: Pillow's affine path skips a division per pixel.
+        kind = Image.Transform.PERSPECTIVE if perspective else Image.Transform.AFFINE
+        coefficients = coefficients if perspective else coefficients[:6]
+        masks = masks.map(
+            lambda layer: layer.transform((x1 - x0, y1 - y0), kind, coefficients, Image.Resampling.BILINEAR),
+            (x0, y0),
+            size,
         )
     if rng.random() < config.p_curve:
-        masks = _curve(masks, rng.uniform(0.4, 1.0) * config.curve_amount * plan.size * rng.choice((-1, 1)))
+        amplitude = rng.uniform(0.4, 1.0) * config.curve_amount * plan.size * rng.choice((-1, 1))
+        pad = math.ceil(abs(amplitude)) + 1
+        canvas_width, canvas_height = masks.canvas
+        columns = np.arange(canvas_width)
+        offsets = np.rint(amplitude * (1 - ((columns - canvas_width / 2) / max(canvas_width / 2, 1)) ** 2)).astype(
+            np.int64
+        )
+        start = masks.origin[0]
+        layer_offsets = offsets[start : start + masks.glyphs.width] + pad
+        masks = masks.map(lambda layer: _curve(layer, layer_offsets, 2 * pad), masks.origin,
+                          (canvas_width, canvas_height + 2 * pad))  # fmt: skip
     return masks
 
 
-def _curve(masks: Image.Image, amplitude: float) -> Image.Image:
-    """Shift each column up or down along a parabola of height ``amplitude`` (pixels)."""
-    array = np.asarray(masks)
-    height, width = array.shape[:2]
-    pad = math.ceil(abs(amplitude)) + 1
-    padded = np.zeros((height + 2 * pad, width, array.shape[2]), dtype=array.dtype)
-    padded[pad : pad + height] = array
-    columns = np.arange(width)
-    offsets = np.rint(amplitude * (1 - ((columns - width / 2) / max(width / 2, 1)) ** 2)).astype(np.int64)
-    # Column c moves down by offsets[c]: out[r, c] = padded[r - offsets[c], c]; the padding is blank.
-    rows = np.clip(np.arange(height + 2 * pad)[:, None] - offsets[None, :], 0, height + 2 * pad - 1)
-    return Image.fromarray(padded[rows, columns[None, :]])
+def _curve(layer: Image.Image, offsets: np.ndarray, grow: int) -> Image.Image:
+    """Column c moved down by ``offsets[c]`` (0..``grow``) pixels, into a layer ``grow`` pixels taller."""
+    array = np.asarray(layer)
+    height, width = array.shape
+    curved = np.zeros((height + grow, width), dtype=array.dtype)
+    # An arc moves runs of neighbouring columns by the same amount: one copy per run.
+    starts = np.flatnonzero(np.diff(offsets, prepend=offsets[0] - 1))
+    for start, end in zip(starts, [*starts[1:], width], strict=True):
+        top = int(offsets[start])
+        curved[top : top + height, start:end] = array[:, start:end]
+    return Image.fromarray(curved, "L")
 
 
-def crop_box(masks: Image.Image, plan: Plan, rng: random.Random, config: SynthConfig) -> tuple[int, int, int, int]:
-    """The glyphs' and outline's ink box, with tight (0-2 px at output size) or loose margins."""
-    # Band G holds the outline, which covers the glyphs (it is the glyphs when there is no outline).
-    box = masks.getchannel(1).point(_INK_TABLE).getbbox()
-    if box is None:  # nothing drawn (cannot happen for non-space text): keep everything
-        return (0, 0, *masks.size)
-    left, top, right, bottom = box
+def crop_box(masks: Masks, plan: Plan, rng: random.Random, config: SynthConfig) -> tuple[int, int, int, int]:
+    """The glyphs' and outline's ink box on the canvas, with tight (0-2 px at output size) or loose margins."""
+    covered = masks.outline if masks.outline is not None else masks.glyphs  # the outline covers the glyphs
+    ink = ImageChops.subtract(covered, Image.new("L", covered.size, _INK - 1)).getbbox()  # values >= _INK
+    if ink is None:  # nothing drawn (cannot happen for non-space text): keep everything
+        return (0, 0, *masks.canvas)
+    left, top, right, bottom = (edge + offset for edge, offset in zip(ink, masks.origin * 2, strict=True))
     scale = plan.size / config.height  # render pixels per output pixel, roughly
     if rng.random() < config.p_loose_crop:
         margins = [rng.uniform(*config.loose_margin_range) * plan.size for _ in range(4)]
@@ -175,103 +296,70 @@ def _text_colour(rng: random.Random, under: float, spread: float, min_contrast: 
     return np.clip(colour, 0, 255)
 
 
+def _paint(canvas: Image.Image, colour: np.ndarray, mask: Image.Image, opacity: float = 1.0) -> None:
+    """Paint ``colour`` over ``canvas`` where ``mask`` covers it, times ``opacity`` (in place, 8-bit)."""
+    if opacity < 1.0:
+        mask = ImageChops.multiply(mask, Image.new("L", mask.size, round(255 * opacity)))
+    # Pasting a flat image is faster in Pillow than pasting a colour through a mask.
+    canvas.paste(Image.new("RGB", canvas.size, rgb(colour)), (0, 0), mask)
+
+
 def compose(
-    masks: Image.Image, box: tuple[int, int, int, int], has_outline: bool, stroke: float, rng: random.Random,
-    np_rng: np.random.Generator, config: SynthConfig,
-) -> np.ndarray:  # fmt: skip
-    """Crop the masks, scale them to the output height, and colour them over a background (RGB float32).
+    masks: Masks, box: tuple[int, int, int, int], stroke: float, rng: random.Random, np_rng: np.random.Generator,
+    config: SynthConfig,
+) -> Image.Image:  # fmt: skip
+    """Crop the masks, scale them to the output height, and colour them over a background (RGB).
 
     Compositing is linear in the masks, so scaling the masks first is the same as scaling the
-    finished image, at a twentieth of the pixels.
+    finished image, at a fraction of the pixels.
     """
-    cropped = masks.crop(box)  # PIL pads with zeros where a loose margin leaves the canvas
-    width = max(4, round(cropped.width * config.height / cropped.height))
-    layers = np.asarray(cropped.resize((width, config.height), Image.Resampling.BOX), dtype=np.float32) / 255.0
-    height, width = layers.shape[:2]
+    width = max(4, round((box[2] - box[0]) * config.height / (box[3] - box[1])))
+    size = (width, config.height)
+
+    left, top = masks.origin
+    on_layer = (box[0] - left, box[1] - top, box[2] - left, box[3] - top)
+
+    def scaled(layer: Image.Image) -> Image.Image:
+        return layer.crop(on_layer).resize(size, Image.Resampling.BOX)  # crop pads with zeros past the layer
+
+    glyphs = scaled(masks.glyphs)
     if config.p_dark_text and rng.random() < config.p_dark_text:  # printed ink on paper
-        canvas = paper(rng, np_rng, width, height) if rng.random() > config.p_texture else background(
-            rng, np_rng, width, height, 0.0, 1.0, config.natural_contrast_range
+        canvas = paper(rng, np_rng, width, config.height) if rng.random() > config.p_texture else background(
+            rng, np_rng, width, config.height, 0.0, 1.0, config.natural_contrast_range
         )  # fmt: skip
-        canvas = np.maximum(canvas, 185.0)  # a texture is lifted to paper's lightness: the ink must contrast
+        canvas = ImageChops.lighter(canvas, Image.new("RGB", size, (185, 185, 185)))  # lifted to paper: ink contrasts
         ink = rng.uniform(0, 70)
         text = np.clip(np.array([ink, ink, ink + rng.uniform(0, 50) * (rng.random() < 0.2)]), 0, 255)
-        canvas += (text - canvas) * layers[..., 0:1] * (rng.uniform(0.85, 1.0) if rng.random() < 0.3 else 1.0)
+        _paint(canvas, text, glyphs, rng.uniform(0.85, 1.0) if rng.random() < 0.3 else 1.0)
         return canvas
-    canvas = background(rng, np_rng, width, height, config.p_natural, config.p_texture, config.natural_contrast_range)
-    glyphs, outline, shade = layers[..., 0:1], layers[..., 1:2], layers[..., 2:3]
-    weight = glyphs[..., 0]
-    bg_luminance = luminance(canvas)
+    canvas = background(
+        rng, np_rng, width, config.height, config.p_natural, config.p_texture, config.natural_contrast_range
+    )
+    # The background's luminance under the glyphs, weighted by their coverage: mean and spread.
+    weight = np.frombuffer(glyphs.tobytes(), dtype=np.uint8).astype(np.float64)
+    shade_under = np.frombuffer(canvas.convert("L").tobytes(), dtype=np.uint8).astype(np.float64)
     total = float(weight.sum()) or 1.0
-    under = float((bg_luminance * weight).sum() / total)
-    spread = float(np.sqrt(((bg_luminance - under) ** 2 * weight).sum() / total))
+    under = float(shade_under @ weight) / total
+    spread = math.sqrt(max(0.0, float((shade_under * shade_under) @ weight) / total - under * under)) / 255
+    under /= 255
     # Light weights fade to grey when scaled down: they need more colour contrast to stay as legible.
     text = _text_colour(rng, under, spread, config.min_contrast + max(0.0, 0.07 - stroke) * 4)
-    if shade.any():
-        dark = float(luminance(text)) > 0.5
-        shadow_colour = np.full(3, 20.0) if dark or rng.random() < 0.7 else np.full(3, 235.0)
-        canvas += (shadow_colour - canvas) * shade * rng.uniform(0.4, 0.9)
-    if has_outline:
-        text_luminance = float(luminance(text))
-        border = _text_colour(rng, text_luminance, 0.0, 0.35)
-        canvas += (border - canvas) * outline
+    if masks.shadow is not None:
+        shade = scaled(masks.shadow)
+        if shade.getbbox() is not None:
+            dark = float(luminance(text)) > 0.5
+            shadow_colour = np.full(3, 20.0) if dark or rng.random() < 0.7 else np.full(3, 235.0)
+            _paint(canvas, shadow_colour, shade, rng.uniform(0.4, 0.9))
+    if masks.outline is not None:
+        border = _text_colour(rng, float(luminance(text)), 0.0, 0.35)
+        _paint(canvas, border, scaled(masks.outline))
     opacity = rng.uniform(0.8, 1.0) if rng.random() < 0.3 else 1.0
-    canvas += (text - canvas) * glyphs * opacity
+    _paint(canvas, text, glyphs, opacity)
     return canvas
-
-
-def degrade(canvas: np.ndarray, rng: random.Random, np_rng: np.random.Generator, config: SynthConfig) -> Image.Image:
-    """Lose resolution, blur, add noise and JPEG artifacts, at the output height."""
-    image = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8))
-    width, height = image.size
-    if rng.random() < config.p_low_resolution:
-        low_height = max(6, round(height * rng.uniform(*config.low_resolution_range)))
-        downscale = rng.choice((Image.Resampling.BILINEAR, Image.Resampling.BOX, Image.Resampling.NEAREST))
-        low = image.resize((max(2, round(width * low_height / height)), low_height), downscale)
-        upscale = rng.choice((Image.Resampling.NEAREST, Image.Resampling.BILINEAR, Image.Resampling.BICUBIC))
-        image = low.resize((width, height), upscale)
-    if rng.random() < config.p_blur:
-        image = image.filter(ImageFilter.GaussianBlur(rng.uniform(*config.blur_range)))
-    if rng.random() < config.p_motion_blur:
-        length = rng.choice((3, 5))
-        kernel = [0.0] * (length * length)
-        row = length // 2 if rng.random() < 0.7 else rng.randrange(length)
-        kernel[row * length : (row + 1) * length] = [1.0] * length
-        image = image.filter(ImageFilter.Kernel((length, length), kernel, scale=length))
-    if rng.random() < config.p_noise:
-        array = np.asarray(image, dtype=np.float32)
-        sigma = rng.uniform(*config.noise_range)
-        shape = array.shape if rng.random() < 0.5 else (*array.shape[:2], 1)  # colour or luminance noise
-        array = array + np_rng.normal(0, sigma, shape).astype(np.float32)
-        image = Image.fromarray(np.clip(array, 0, 255).astype(np.uint8))
-    if rng.random() < config.p_grayscale:
-        image = image.convert("L").convert("RGB")
-    if rng.random() < config.p_invert:
-        image = Image.eval(image, lambda value: 255 - value)
-    if config.p_binarize and rng.random() < config.p_binarize:
-        image = _binarize(image, rng, np_rng)
-    if rng.random() < config.p_jpeg:
-        buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=rng.randint(*config.jpeg_quality_range))
-        buffer.seek(0)
-        with Image.open(buffer) as decoded:
-            image = decoded.convert("RGB")
-    return image
-
-
-def _binarize(image: Image.Image, rng: random.Random, np_rng: np.random.Generator) -> Image.Image:
-    """Black and white as a cheap scanner makes it: a threshold between ink and paper, with noise
-    that breaks thin strokes and speckles the page a little."""
-    gray = np.asarray(image.convert("L"), dtype=np.float32)
-    low, high = np.percentile(gray, 5), np.percentile(gray, 95)
-    threshold = low + (high - low) * rng.uniform(0.35, 0.65)
-    noisy = gray + np_rng.normal(0, rng.uniform(0, 18), gray.shape).astype(np.float32)
-    binary = np.where(noisy > threshold, 255, 0).astype(np.uint8)
-    return Image.fromarray(binary).convert("RGB")
 
 
 def render(plan: Plan, rng: random.Random, np_rng: np.random.Generator, config: SynthConfig) -> Image.Image:
     """The RGB image of ``plan`` at ``config.height``."""
-    masks, has_outline = draw_masks(plan, rng, config)
-    masks = bend(masks, plan, rng, config)
+    masks = bend(draw_masks(plan, rng, config), plan, rng, config)
     box = crop_box(masks, plan, rng, config)
-    return degrade(compose(masks, box, has_outline, plan.font.check.stroke, rng, np_rng, config), rng, np_rng, config)
+    return degrade(compose(masks, box, plan.font.check.stroke, rng, np_rng, config), rng, np_rng, config)
