@@ -12,7 +12,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from .bundle import ModelBundle, ModelInfo, load_bundle, model_info, resolve_model_path
+from .bundle import MODEL_SUFFIX, ModelBundle, ModelInfo, load_bundle, model_info, read_model_info, resolve_model_path
 from .charset import Charset
 from .decode import Decoder, DecoderOptions, make_decoder
 from .errors import ImageError
@@ -68,8 +68,9 @@ class Recognizer:
         *,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
-        """``model``: the loaded bundle, or only its ``ModelInfo`` (an ``.onnx`` file has no PyTorch model)."""
-        self.bundle = model if isinstance(model, ModelBundle) else None
+        """``model``: the loaded bundle, or only its ``ModelInfo`` (an ``.onnx`` file has no PyTorch model,
+        and an engine under ONNX Runtime needs none: ``bundle`` then loads it on first use)."""
+        self._bundle = model if isinstance(model, ModelBundle) else None
         self.info = model.info if isinstance(model, ModelBundle) else model
         self.engine = engine
         self.decoder = decoder
@@ -95,20 +96,34 @@ class Recognizer:
         """
         set_threads(threads)
         model_path = resolve_model_path(path, model_dir)
-        model: ModelBundle | ModelInfo
+        info: ModelInfo
         engine: Engine
         if model_path.suffix == ".onnx":  # an exported file carries its config: no PyTorch model needed
             if backend == "torch":
                 raise ValueError(f"{model_path} is an ONNX model: use --backend onnx (or auto)")
             onnx_engine = OnnxEngine(model_path, threads=threads)
-            model, engine = model_info(onnx_engine.description(), model_path), onnx_engine
+            info, engine = model_info(onnx_engine.description(), model_path), onnx_engine
         else:
-            model = load_bundle(model_path)
-            engine = create_engine(model, backend, device, threads)
-        temperature = (model.info if isinstance(model, ModelBundle) else model).temperature
-        if temperature != 1.0:  # the model file's calibration (calibration.py), for every backend
-            engine = TemperedEngine(engine, temperature)
-        return cls(model, engine, make_decoder(decoder, model.charset, decoder_options), max_pixels=max_pixels)
+            # The config alone: the engine loads the network (and PyTorch) only if it runs it or must export it.
+            info = read_model_info(model_path)
+            engine = create_engine(info, backend, device, threads)
+        if info.temperature != 1.0:  # the model file's calibration (calibration.py), for every backend
+            engine = TemperedEngine(engine, info.temperature)
+        return cls(info, engine, make_decoder(decoder, info.charset, decoder_options), max_pixels=max_pixels)
+
+    @property
+    def bundle(self) -> ModelBundle | None:
+        """The model file with its PyTorch network; None for an ``.onnx`` file. Where the engine runs
+        without PyTorch, loaded (importing PyTorch) on first use; the torch engine's own network otherwise."""
+        if self._bundle is None and self.info.path is not None and self.info.path.suffix == MODEL_SUFFIX:
+            network = getattr(self.engine, "model", None)  # the torch engine's (through a TemperedEngine too)
+            if network is not None:
+                info = self.info
+                self._bundle = ModelBundle(network, info.charset, info.preprocess, info.provenance, info.path,
+                                           info.calibration)  # fmt: skip
+            else:
+                self._bundle = load_bundle(self.info.path)
+        return self._bundle
 
     @property
     def charset(self) -> Charset:

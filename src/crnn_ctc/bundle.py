@@ -2,27 +2,32 @@
 
 One ``.safetensors`` file carries the architecture, the charset, the preprocessing parameters,
 a format version and the training provenance, so it is all a user needs to recognize text.
-Loading parses JSON and raw tensors only: no pickle, no code runs.
+Loading parses JSON and raw tensors only: no pickle, no code runs. Reading the config
+(``read_description``, ``read_model_info``) needs no PyTorch; only the network does.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save as safetensors_bytes
 
 from ._version import __version__
 from .charset import Charset
 from .errors import CharsetError, ConfigError, ModelFileError
 from .files import atomic_file
-from .model import CRNN, ModelConfig, build_model
+from .model import ModelConfig, build_model
 from .preprocess import PreprocessConfig
+
+if TYPE_CHECKING:
+    import torch
+
+    from .model import CRNN
 
 FORMAT_NAME = "crnn-ctc-model"
 FORMAT_VERSION = 1
@@ -74,6 +79,8 @@ def new_bundle(
     seed: int | None = None,
 ) -> ModelBundle:
     """A randomly initialised model for ``charset`` (the start of training, and test fixtures)."""
+    import torch
+
     preprocess = preprocess or PreprocessConfig()
     config = ModelConfig.for_arch(arch, charset.num_classes, in_channels=preprocess.channels, height=preprocess.height)
     _check_consistent(config, charset, preprocess)
@@ -88,6 +95,9 @@ def new_bundle(
 
 def save_bundle(bundle: ModelBundle, path: str | Path) -> Path:
     """Write ``bundle`` to ``path`` atomically: readers see the old file or the complete new one."""
+    import torch
+    from safetensors.torch import save as safetensors_bytes
+
     path = Path(path)
     provenance = {"saved": _now(), "torch_version": torch.__version__, **bundle.provenance}
     description = {**bundle.describe(), "provenance": provenance}
@@ -100,10 +110,11 @@ def save_bundle(bundle: ModelBundle, path: str | Path) -> Path:
 
 
 def read_description(path: str | Path) -> dict[str, Any]:
-    """The JSON config of a model file, without building the network. Raises ``ModelFileError``."""
+    """The JSON config of a model file, without building the network (nor importing PyTorch).
+    Raises ``ModelFileError``."""
     path = _existing_file(path)
     try:
-        with safe_open(str(path), framework="pt") as file:
+        with safe_open(str(path), framework="numpy") as file:  # the header only: no tensor is read
             metadata = file.metadata() or {}
     except (SafetensorError, OSError, ValueError) as error:
         raise ModelFileError(
@@ -169,6 +180,17 @@ def model_info(description: dict[str, Any], path: Path | None) -> ModelInfo:
         raise ModelFileError(f"{path}: invalid model config: {error}") from None
     calibration = _checked_calibration(description.get("calibration"), path)
     return ModelInfo(config, charset, preprocess, dict(description.get("provenance") or {}), path, calibration)
+
+
+def read_model_info(path: str | Path) -> ModelInfo:
+    """A model file's ``ModelInfo`` from its JSON config alone: all an ONNX engine needs, without PyTorch."""
+    path = _existing_file(path)
+    return model_info(read_description(path), path)
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file: names a model file's ONNX export in the cache, and ties an int8 graph to it."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def load_bundle(path: str | Path, *, device: str | torch.device = "cpu") -> ModelBundle:

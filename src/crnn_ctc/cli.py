@@ -13,8 +13,8 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, TextIO
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from ._version import __version__
 from .errors import CrnnError
@@ -73,6 +73,41 @@ def _add_runtime_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _Commands(argparse._SubParsersAction):
+    """``crnn``'s subcommands, each given its parser and options only when it is chosen, so that
+    `crnn --help` and `crnn predict` import none of the other commands' modules (training and export
+    import PyTorch, which takes seconds)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._adders: dict[str, Callable[[argparse._SubParsersAction], None]] = {}
+
+    def add_command(self, name: str, summary: str, adder: Callable[[argparse._SubParsersAction], None]) -> None:
+        """``name`` and its ``summary`` line in `crnn --help`; ``adder`` adds its parser when it is chosen."""
+        self.add_parser(name, help=summary)  # a placeholder until then
+        self._adders[name] = adder
+
+    def build(self, name: str) -> argparse.ArgumentParser:
+        """The parser of command ``name``, with its options."""
+        adder = self._adders.pop(name, None)
+        if adder is not None:
+            del self._name_parser_map[name]
+            listed = list(self._choices_actions)
+            adder(self)
+            self._choices_actions[:] = listed  # `crnn --help` keeps one line per command
+        return self._name_parser_map[name]
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        self.build(values[0])
+        super().__call__(parser, namespace, values, option_string)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="crnn",
@@ -80,12 +115,31 @@ def _build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 success; 1 some inputs could not be read; 2 nothing could run.",
     )
     parser.add_argument("--version", action="version", version=f"crnn-ctc {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = cast(_Commands, parser.add_subparsers(dest="command", metavar="COMMAND", action=_Commands))
     commands.required = True
+    commands.add_command("predict", "recognize text in images", _add_predict_command)
+    commands.add_command("dataset", "create, inspect and download datasets", _add_dataset_commands)
+    commands.add_command("train", "train a model (seed form: --data_dir --model_dir --batch_size)", _add_train_command)
+    commands.add_command("synth", "render synthetic word images into an LMDB dataset", _add_synth_command)
+    commands.add_command(
+        "export", "write an ONNX model (dynamic batch and width) that works without PyTorch", _add_export_command
+    )
+    commands.add_command(
+        "calibrate", "fit the confidence's temperature on labelled data and write the model with it",
+        _add_calibrate_command,
+    )  # fmt: skip
+    commands.add_command("bench", "images/s and latency per backend, batch size and width", _add_bench_command)
+    commands.add_command("eval", "word accuracy, CER and 1-NED of a model on datasets", _add_eval_command)
+    commands.add_command(
+        "serve", "HTTP service: POST images, get text and confidence back; a web page at /", _add_serve_command
+    )
+    commands.add_command("info", "describe a model file", _add_info_command)
+    return parser
 
+
+def _add_predict_command(commands: argparse._SubParsersAction) -> None:
     predict = commands.add_parser(
         "predict",
-        help="recognize text in images",
         description="Recognize the text in each image and print one line per image.",
         epilog=(
             "Output formats: tsv = path<TAB>text<TAB>confidence; json = one JSON object per line; "
@@ -120,27 +174,19 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_runtime_options(predict)
     predict.set_defaults(handler=_run_predict)
 
-    _add_dataset_commands(commands)
-    _add_train_command(commands)
-    _add_synth_command(commands)
-    _add_export_command(commands)
-    _add_calibrate_command(commands)
-    _add_bench_command(commands)
-    _add_eval_command(commands)
-    _add_serve_command(commands)
 
-    info = commands.add_parser("info", help="describe a model file", description="Print a model file's config.")
+def _add_info_command(commands: argparse._SubParsersAction) -> None:
+    info = commands.add_parser("info", description="Print a model file's config.")
     _add_model_options(info)
     info.add_argument("--json", action="store_true", help="print the full JSON config")
     info.set_defaults(handler=_run_info)
-    return parser
 
 
 def _add_dataset_commands(commands: argparse._SubParsersAction) -> None:
     from .data.annotations import ANNOTATION_FORMATS
     from .data.create import STORE_FORMATS, UNKNOWN_CHAR_POLICIES
 
-    dataset = commands.add_parser("dataset", help="create, inspect and download datasets")
+    dataset = commands.add_parser("dataset")
     actions = dataset.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
 
@@ -211,7 +257,6 @@ def _add_bench_command(commands: argparse._SubParsersAction) -> None:
 
     bench = commands.add_parser(
         "bench",
-        help="images/s and latency per backend, batch size and width",
         description="Time the model's engines on generated inputs; print a table and plot latency vs width.",
     )
     _add_model_options(bench)
@@ -250,7 +295,6 @@ def _add_export_command(commands: argparse._SubParsersAction) -> None:
 
     export = commands.add_parser(
         "export",
-        help="write an ONNX model (dynamic batch and width) that works without PyTorch",
         description=(
             "Export to ONNX with the model's config (charset, preprocessing, version) in the file's metadata, "
             "so the .onnx file alone recognizes text (crnn predict --model model.onnx). A parity check against "
@@ -277,7 +321,6 @@ def _add_export_command(commands: argparse._SubParsersAction) -> None:
 def _add_calibrate_command(commands: argparse._SubParsersAction) -> None:
     calibrate = commands.add_parser(
         "calibrate",
-        help="fit the confidence's temperature on labelled data and write the model with it",
         description=(
             "Recognize DATA with the model (greedy, fp32), fit one temperature T (log-probs / T) that makes the "
             "confidence an honest probability of being right (least log loss), and write a copy of the model file "
@@ -344,7 +387,6 @@ def _add_train_command(commands: argparse._SubParsersAction) -> None:
 
     train = commands.add_parser(
         "train",
-        help="train a model (seed form: --data_dir --model_dir --batch_size)",
         description=(
             "Train on LMDB, TFRecord, annotated folders or on-the-fly synthetic data (synth:). "
             "Options may come from --config FILE (YAML, TOML or JSON, same names); flags override it. "
@@ -483,7 +525,6 @@ def _add_serve_command(commands: argparse._SubParsersAction) -> None:
     defaults = ServeConfig()
     serve = commands.add_parser(
         "serve",
-        help="HTTP service: POST images, get text and confidence back; a web page at /",
         description=(
             "Serve the model over HTTP (FastAPI + uvicorn): POST /v1/recognize (multipart files or JSON with base64 "
             "images), GET /health, /v1/model, /metrics (Prometheus), /docs (OpenAPI) and a web page at /. "
@@ -581,7 +622,6 @@ def _add_eval_command(commands: argparse._SubParsersAction) -> None:
 
     evaluate = commands.add_parser(
         "eval",
-        help="word accuracy, CER and 1-NED of a model on datasets",
         description="Evaluate a model on datasets (LMDB, TFRecord, annotated folder), one table row per dataset.",
     )
     evaluate.add_argument("--data", nargs="+", metavar="SRC", help="datasets to evaluate on")
@@ -856,8 +896,7 @@ def _run_info_onnx(path: Path, as_json: bool) -> int:
     """An exported graph: the config in its metadata, and how it was exported."""
     from .bundle import METADATA_KEY, model_info
     from .errors import ModelFileError
-    from .export import QUANTIZATION_KEY, SOURCE_KEY
-    from .runtime import OnnxEngine
+    from .runtime.onnx_engine import QUANTIZATION_KEY, SOURCE_KEY, OnnxEngine
 
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file")

@@ -9,7 +9,6 @@ width. The graph takes ``images`` (N, C, H, W) and ``widths`` (N,) and returns `
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import tempfile
@@ -20,11 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .bundle import METADATA_KEY, ModelBundle
+from .bundle import METADATA_KEY, ModelBundle, file_sha256
 from .errors import CrnnError, ImageError, OutputError
 from .files import atomic_file, check_writable, refuse_same_file
 from .model import CRNN
 from .preprocess import collate
+from .runtime.onnx_engine import QUANTIZATION_KEY, SOURCE_KEY, OnnxEngine
 
 DEFAULT_OPSET = 17
 PARITY_WIDTHS = (16, 100, 257, 640)
@@ -40,10 +40,6 @@ INT8_OPS = ("MatMul", "Gemm", "LSTM")
 STATIC_INT8_OPS = ("Conv", "MatMul", "Gemm")
 INT8_METHODS = ("static", "dynamic")
 CALIBRATION_COUNT = 256
-# Metadata beside the config: which model file the graph came from (its SHA-256) and how it was
-# quantised, so a runtime can tell whether an int8 graph belongs to a model file.
-SOURCE_KEY = "crnn_ctc_source_sha256"
-QUANTIZATION_KEY = "crnn_ctc_quantization"
 
 
 class ExportError(CrnnError):
@@ -125,8 +121,6 @@ def parity_check(
     """Largest |log-prob difference| between PyTorch and ONNX Runtime over several widths and batch
     sizes (or over ``images``), with padding; raises ``ExportError`` above ``tolerance`` (fp32), below
     ``INT8_MIN_AGREEMENT`` of steps with the same best class (int8), or if any length differs."""
-    from .runtime.onnx_engine import OnnxEngine
-
     engine = OnnxEngine(model_bytes, threads=1)
     worst = 0.0
     agreeing = steps = 0
@@ -272,7 +266,3 @@ def _with_provenance(model_bytes: bytes, bundle: ModelBundle, quantization: str)
         entry = graph.metadata_props.add()
         entry.key, entry.value = key, value
     return graph.SerializeToString()
-
-
-def file_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

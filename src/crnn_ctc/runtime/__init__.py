@@ -1,22 +1,29 @@
-"""Inference engines behind one interface (``Engine``): the network only, never pre/post-processing."""
+"""Inference engines behind one interface (``Engine``): the network only, never pre/post-processing.
+
+PyTorch is imported only by the engines that need it: the ``torch`` engine, and the fp32 ONNX graph
+on a miss of its export cache. An int8 companion graph, a cached fp32 graph and an ``.onnx`` file run
+under ONNX Runtime from the model file's JSON config alone (``bundle.read_model_info``).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
 import os
+import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from ..bundle import ModelBundle
+from ..bundle import ModelBundle, ModelInfo, file_sha256, load_bundle
 from ..cpu import int8_reads_like_fp32
 from ..errors import ModelFileError
 from ..files import atomic_file
 from .base import Engine
-from .onnx_engine import OnnxEngine
-from .torch_engine import TorchEngine, resolve_device
+from .onnx_engine import SOURCE_KEY, OnnxEngine
+
+if TYPE_CHECKING:
+    from .torch_engine import TorchEngine, resolve_device
 
 BACKENDS = ("auto", "torch", "onnx")
 
@@ -30,21 +37,31 @@ def _cache_dir() -> Path:
     return Path(root) / "crnn-ctc" / "onnx"
 
 
-def _cache_entry(bundle: ModelBundle) -> Path | None:
-    """Where the bundle's fp32 export is cached: named by the model file's hash (None: no file to hash)."""
-    from ..export import file_sha256
-
-    if bundle.path is None or not bundle.path.is_file():
+def _cache_entry(model: ModelBundle | ModelInfo) -> Path | None:
+    """Where the model's fp32 export is cached: named by the model file's hash (None: no file to hash)."""
+    if model.path is None or not model.path.is_file():
         return None
-    return _cache_dir() / f"{file_sha256(bundle.path)[:32]}.onnx"
+    return _cache_dir() / f"{file_sha256(model.path)[:32]}.onnx"
 
 
-def onnx_model_bytes(bundle: ModelBundle) -> bytes:
-    """The bundle exported to ONNX; cached on disk by the model file's hash (an export takes seconds)."""
-    cached = _cache_entry(bundle)
+def onnx_model_bytes(model: ModelBundle | ModelInfo) -> bytes:
+    """The model exported to ONNX; cached on disk by the model file's hash (an export takes seconds)."""
+    cached = _cache_entry(model)
     if cached is not None and cached.is_file():
         return cached.read_bytes()
-    return _export_and_cache(bundle, cached)
+    return _export_and_cache(_network(model), cached)
+
+
+def _network(model: ModelBundle | ModelInfo, threads: int | None = None) -> ModelBundle:
+    """The model with its PyTorch network: loaded from its file, importing PyTorch (with ``threads``),
+    when only the config is at hand."""
+    if isinstance(model, ModelBundle):
+        return model
+    if model.path is None:
+        raise ModelFileError("a model without a file: its network cannot be loaded")
+    bundle = load_bundle(model.path)
+    set_threads(threads)  # PyTorch is imported now
+    return bundle
 
 
 def _export_and_cache(bundle: ModelBundle, cached: Path | None) -> bytes:
@@ -60,11 +77,11 @@ def _export_and_cache(bundle: ModelBundle, cached: Path | None) -> bytes:
     return data
 
 
-def _fp32_onnx_engine(bundle: ModelBundle, threads: int | None) -> OnnxEngine:
-    """The fp32 graph under ONNX Runtime, from the export cache when it holds it. An entry that does not
-    load (a disk error, a copy cut short) is removed, with a warning naming it, and the model exported
-    again: a damaged cache must not break a model for good."""
-    cached = _cache_entry(bundle)
+def _fp32_onnx_engine(model: ModelBundle | ModelInfo, threads: int | None) -> OnnxEngine:
+    """The fp32 graph under ONNX Runtime, from the export cache when it holds it (then without PyTorch).
+    An entry that does not load (a disk error, a copy cut short) is removed, with a warning naming it,
+    and the model exported again: a damaged cache must not break a model for good."""
+    cached = _cache_entry(model)
     if cached is not None and cached.is_file():
         try:
             return OnnxEngine(cached.read_bytes(), threads=threads)
@@ -74,7 +91,7 @@ def _fp32_onnx_engine(bundle: ModelBundle, threads: int | None) -> OnnxEngine:
                           stacklevel=3)  # fmt: skip
             with contextlib.suppress(OSError):
                 cached.unlink()
-    return OnnxEngine(_export_and_cache(bundle, cached), threads=threads)
+    return OnnxEngine(_export_and_cache(_network(model, threads), cached), threads=threads)
 
 
 def int8_companion(model_path: Path | None) -> Path | None:
@@ -87,8 +104,6 @@ def int8_companion(model_path: Path | None) -> Path | None:
     if not companion.is_file():
         return None
     import onnx
-
-    from ..export import SOURCE_KEY, file_sha256
 
     try:
         metadata = {
@@ -105,34 +120,87 @@ def int8_companion(model_path: Path | None) -> Path | None:
 
 
 def create_engine(
-    bundle: ModelBundle, backend: str = "auto", device: str = "auto", threads: int | None = None
+    model: ModelBundle | ModelInfo, backend: str = "auto", device: str = "auto", threads: int | None = None
 ) -> Engine:
-    """The engine named ``backend`` for ``bundle``. ``auto`` on a CPU with ONNX Runtime installed: the
-    model's int8 companion graph if it ships one (``int8_companion``: the bundled model does, reading as
-    fp32 does and faster, docs/benchmarks.md) and the CPU is one where int8 reads like fp32
-    (``cpu.int8_reads_like_fp32``: x86 with VNNI), else the fp32 ONNX graph (1.2 to 2.3 times PyTorch
-    eager there); PyTorch on a GPU. ``onnx`` is always the fp32 graph, ``torch`` eager."""
+    """The engine named ``backend`` for ``model``: a loaded bundle, or only a model file's ``ModelInfo``
+    (``bundle.read_model_info``), whose network is then loaded, importing PyTorch, only where the engine
+    needs it (``torch``, or an fp32 graph not yet in the export cache). ``auto`` on a CPU with ONNX
+    Runtime installed: the model's int8 companion graph if it ships one (``int8_companion``: the bundled
+    model does, reading as fp32 does and faster, docs/benchmarks.md) and the CPU is one where int8 reads
+    like fp32 (``cpu.int8_reads_like_fp32``: x86 with VNNI), else the fp32 ONNX graph (1.2 to 2.3 times
+    PyTorch eager there); PyTorch on a GPU. ``onnx`` is always the fp32 graph, ``torch`` eager."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
     if backend == "auto":
-        backend = "onnx" if onnx_available() and resolve_device(device).type == "cpu" else "torch"
+        backend = "onnx" if onnx_available() and _runs_on_cpu(device) else "torch"
         # Without VNNI the companion is not even looked at: the fp32 graph is the rule there, not a fallback.
-        companion = int8_companion(bundle.path) if backend == "onnx" and int8_reads_like_fp32() else None
+        companion = int8_companion(model.path) if backend == "onnx" and int8_reads_like_fp32() else None
         if companion is not None:
             return OnnxEngine(companion, threads=threads)
     if backend == "onnx":
         if not onnx_available():
             raise ValueError("--backend onnx needs the onnx and onnxruntime packages: pip install onnx onnxruntime")
-        return _fp32_onnx_engine(bundle, threads)
-    return TorchEngine(bundle.model, device)
+        return _fp32_onnx_engine(model, threads)
+    from .torch_engine import TorchEngine
+
+    return TorchEngine(_network(model, threads).model, device)
+
+
+def _runs_on_cpu(device: str) -> bool:
+    """Whether ``device`` (auto, cpu, cuda, cuda:N) is the CPU. PyTorch (seconds to import) is asked only
+    where it might see a GPU: ``auto`` is the CPU without asking on a machine with no GPU driver, or
+    with a PyTorch built without GPU support, where ``torch.cuda.is_available()`` is False."""
+    if str(device) == "cpu" or (str(device) == "auto" and not _gpu_possible()):
+        return True
+    from .torch_engine import resolve_device
+
+    return resolve_device(device).type == "cpu"
+
+
+# Device files of the GPU drivers PyTorch can use on Linux: NVIDIA (CUDA), AMD (ROCm), WSL2's GPU.
+_GPU_DRIVER_FILES = ("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia/version", "/dev/kfd", "/dev/dxg")
+
+
+def _torch_libraries() -> Path | None:
+    """PyTorch's ``lib`` folder, found without importing PyTorch (None: PyTorch is not installed)."""
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "lib"
+
+
+def _gpu_possible() -> bool:
+    """False where PyTorch cannot see a GPU, told from files without importing it: PyTorch is absent or
+    built for the CPU only (no CUDA or ROCm library in its ``lib``), or on Linux no GPU driver is present."""
+    libraries = _torch_libraries()
+    if libraries is None:
+        return False
+    if libraries.is_dir() and not any(
+        "torch_cuda" in entry.name or "torch_hip" in entry.name for entry in libraries.iterdir()
+    ):
+        return False
+    if sys.platform.startswith("linux"):
+        return any(Path(name).exists() for name in _GPU_DRIVER_FILES)
+    return True
 
 
 def set_threads(threads: int | None) -> None:
-    """Limit PyTorch's CPU threads (process-wide, as its setting is); ONNX Runtime takes them per session."""
+    """Limit PyTorch's CPU threads (process-wide, as its setting is); ONNX Runtime takes them per session.
+    PyTorch is not imported for this: an engine that imports it later sets them then (``_network``)."""
     if threads is not None:
         if threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
-        torch.set_num_threads(threads)
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            torch.set_num_threads(threads)
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("TorchEngine", "resolve_device"):  # PyTorch's: imported on first use
+        from . import torch_engine
+
+        return getattr(torch_engine, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

@@ -11,6 +11,11 @@ import numpy as np
 from ..bundle import METADATA_KEY
 from ..errors import ModelFileError
 
+# Metadata beside the config: which model file the graph came from (its SHA-256) and how it was
+# quantised, so a runtime can tell whether an int8 graph belongs to a model file (``crnn export``).
+SOURCE_KEY = "crnn_ctc_source_sha256"
+QUANTIZATION_KEY = "crnn_ctc_quantization"
+
 
 class OnnxEngine:
     name = "onnx"
