@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -79,7 +80,7 @@ def fit_temperature(observations: Sequence[Observation]) -> tuple[float, dict[st
 
 
 def observe(
-    recognizer: object, sources: Sequence[str], protocol: str = "raw", batch_size: int = 64
+    recognizer: Recognizer, sources: Sequence[str], protocol: str = "raw", batch_size: int = 64
 ) -> list[Observation]:
     """Recognize every sample of ``sources`` (greedy, untempered) and record what ``fit_temperature`` needs."""
     from .data.readers import open_source
@@ -87,7 +88,7 @@ def observe(
     from .evaluate import normalize
     from .preprocess import collate, preprocess
 
-    engine = getattr(recognizer.engine, "inner", recognizer.engine)  # fit on the network's own distributions
+    engine: Any = getattr(recognizer.engine, "inner", recognizer.engine)  # fit on the network's own distributions
     decoder, info, charset = recognizer.decoder, recognizer.info, recognizer.charset
     observations: list[Observation] = []
     for location in sources:

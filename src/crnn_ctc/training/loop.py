@@ -148,7 +148,8 @@ class Trainer:
         self.precision = choose_precision(config.amp, self.device)
         self.model = self.bundle.model.to(self.device).train()
         if self.precision.channels_last:  # oneDNN's bf16 convolutions are fastest in NHWC
-            self.model = self.model.to(memory_format=torch.channels_last)
+            # In place; Module.to takes memory_format at run time, though torch's stubs omit it.
+            self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.geometry = self.bundle.config
         self.network: nn.Module = self.dist.wrap(self.model)
         self.train_sources = self._prepare(config.train, "train")
