@@ -26,7 +26,7 @@ from crnn_ctc.serve.launch import ServerProcess
 
 SAMPLES = Path(__file__).resolve().parents[1] / "src" / "crnn_ctc" / "assets" / "samples"
 MAX_BODY_MB = 1
-MAX_IMAGES = 8
+MAX_IMAGES = 12  # the bundled samples (10) fit in one request
 MAX_PIXELS = 1_000_000
 # A long batching window, so that concurrent test requests meet in the batcher even on a loaded machine.
 BATCH_WAIT_MS = 250
