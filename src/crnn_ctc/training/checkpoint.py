@@ -8,6 +8,8 @@ files users share are safetensors bundles; checkpoints are for resuming a run.)
 from __future__ import annotations
 
 import random
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +41,20 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, then rename: never a half-written file."""
-    with atomic_file(path) as file:
-        torch.save(state, file)
+    """``torch.save`` to a temporary file in the same folder, then rename: never a half-written file.
+
+    Ctrl-C and SIGTERM are held back while it writes and delivered right after: an interrupt inside
+    ``torch.save`` left its zip writer raising "unexpected pos" in place of the KeyboardInterrupt,
+    so the run died with a traceback instead of checkpointing (seen in CI-like runs under load)."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    can_hold = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held) if can_hold else None
+    try:
+        with atomic_file(path) as file:
+            torch.save(state, file)
+    finally:
+        if previous is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
