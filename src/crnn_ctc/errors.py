@@ -20,6 +20,16 @@ class ImageError(CrnnError, ValueError):
         self.reason = reason
 
 
+class PageError(ImageError):
+    """A page of a document cannot be read: the file (missing, unsupported, corrupt, encrypted), its page
+    count over the limit, or one page (too many pixels). Names the file, and the page when it is one page."""
+
+    def __init__(self, source: str, reason: str, page_number: int | None = None) -> None:
+        super().__init__(source if page_number is None else f"{source} page {page_number}", reason)
+        self.source = source
+        self.page_number = page_number
+
+
 class ModelFileError(CrnnError):
     """A model file is missing, damaged, of an unknown format or of a newer version."""
 

@@ -1,0 +1,257 @@
+"""Where the text is: connected components of the ink, set apart into figures and text, cut into
+blocks in reading order (recursive XY cut), and each block into lines.
+
+Written here rather than taken from a layout library: the maintained analysers either need a deep
+model (more weights than our recognizer, and another runtime) or do not install beside our pinned
+torch; the steps themselves are classical and short on top of SciPy's labelling.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from .types import Box
+
+
+@dataclass(frozen=True)
+class Components:
+    """The ink's connected components as parallel arrays of boxes (x1, y1 exclusive) and pixel counts."""
+
+    x0: np.ndarray
+    y0: np.ndarray
+    x1: np.ndarray
+    y1: np.ndarray
+    area: np.ndarray
+
+    @property
+    def height(self) -> np.ndarray:
+        return self.y1 - self.y0
+
+    @property
+    def width(self) -> np.ndarray:
+        return self.x1 - self.x0
+
+    def __len__(self) -> int:
+        return len(self.x0)
+
+    def take(self, keep: np.ndarray) -> Components:
+        return Components(self.x0[keep], self.y0[keep], self.x1[keep], self.y1[keep], self.area[keep])
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Blocks in reading order, each a list of line boxes top to bottom; figures set aside; the text
+    height the thresholds were scaled by (the median height of letter-like components)."""
+
+    blocks: list[list[Box]]
+    figures: list[Box]
+    text_height: float
+
+
+def find_components(mask: np.ndarray) -> tuple[Components, np.ndarray]:
+    """8-connected components of the ink, and the label image (0 = paper)."""
+    from scipy import ndimage
+
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    slices = ndimage.find_objects(labels)
+    boxes = np.array([(s[1].start, s[0].start, s[1].stop, s[0].stop) for s in slices], dtype=np.int64).reshape(-1, 4)
+    area = np.bincount(labels.ravel(), minlength=count + 1)[1:].astype(np.int64)
+    return Components(boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3], area), labels
+
+
+def text_height(components: Components) -> float:
+    """The median height of letter-like components (neither specks nor long rules nor blobs)."""
+    h, w = components.height, components.width
+    letters = (h >= 5) & (components.area >= 12) & (w <= 4 * h) & (h <= 8 * np.maximum(w, 1))
+    if letters.sum() < 5:
+        return 0.0
+    return float(np.median(h[letters]))
+
+
+def split_figures(components: Components, height: float) -> tuple[Components, list[Box]]:
+    """Set aside what is not text: blobs far taller than text with what lies inside them (pictures,
+    boxes), and rules (long, thin strokes). Specks too small to be part of a letter are dropped."""
+    h, w = components.height, components.width
+    blob = (h > 4.0 * height) & (w > 1.5 * height)
+    rule = ((w > 8.0 * height) & (h < 0.5 * height)) | ((h > 8.0 * height) & (w < 0.5 * height))
+
+    def boxes(which: np.ndarray) -> list[Box]:
+        c = components
+        return [
+            Box(int(a), int(b), int(d), int(e))
+            for a, b, d, e in zip(c.x0[which], c.y0[which], c.x1[which], c.y1[which], strict=True)
+        ]
+
+    blobs = boxes(blob)
+    keep = ~(blob | rule) & (components.area >= max(2.0, (0.08 * height) ** 2))
+    # Whatever lies inside a blob's box is part of the picture (a photograph binarises into many pieces).
+    margin = 0.5 * height
+    cx = (components.x0 + components.x1) / 2.0
+    cy = (components.y0 + components.y1) / 2.0
+    for box in blobs:
+        inside = (cx >= box.x0 - margin) & (cx < box.x1 + margin) & (cy >= box.y0 - margin) & (cy < box.y1 + margin)
+        keep &= ~inside
+    figures = blobs + boxes(rule & ~blob)
+    return components.take(keep), _merge_boxes(figures)
+
+
+def _merge_boxes(boxes: list[Box]) -> list[Box]:
+    """Overlapping boxes joined until none overlap (pieces of one picture become one figure)."""
+    merged = list(boxes)
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(merged)):
+            for j in range(i + 1, len(merged)):
+                a, b = merged[i], merged[j]
+                if a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1:
+                    merged[i] = Box(min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1))
+                    del merged[j]
+                    changed = True
+                    break
+            if changed:
+                break
+    return sorted(merged, key=lambda box: (box.y0, box.x0))
+
+
+def _gaps(start: np.ndarray, stop: np.ndarray) -> list[tuple[int, int]]:
+    """Runs of coordinates covered by no interval [start, stop), between the first and the last."""
+    low, high = int(start.min()), int(stop.max())
+    coverage = np.zeros(high - low + 1, dtype=np.int64)
+    np.add.at(coverage, start - low, 1)
+    np.add.at(coverage, stop - low, -1)
+    empty = np.cumsum(coverage)[:-1] == 0
+    gaps: list[tuple[int, int]] = []
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], empty.astype(np.int8), [0]])))
+    for begin, end in zip(edges[::2], edges[1::2], strict=True):
+        gaps.append((low + int(begin), low + int(end)))
+    return gaps
+
+
+def xy_cut(components: Components, height: float) -> list[np.ndarray]:
+    """Blocks of components in reading order. At each step a column gutter spanning the whole region
+    is cut first (columns read left to right); otherwise the widest horizontal gap of at least 1.5
+    text heights (a headline, a section break) splits top from bottom."""
+    column_gap = 1.2 * height
+    section_gap = 1.5 * height
+    blocks: list[np.ndarray] = []
+
+    def cut(indices: np.ndarray) -> None:
+        if len(indices) == 0:
+            return
+        x0, x1 = components.x0[indices], components.x1[indices]
+        y0, y1 = components.y0[indices], components.y1[indices]
+        vertical = [gap for gap in _gaps(x0, x1) if gap[1] - gap[0] >= column_gap]
+        if vertical:
+            edges = [int(x0.min())] + [(a + b) // 2 for a, b in vertical] + [int(x1.max()) + 1]
+            centres = (x0 + x1) / 2.0
+            for left, right in itertools.pairwise(edges):
+                cut(indices[(centres >= left) & (centres < right)])
+            return
+        horizontal = [gap for gap in _gaps(y0, y1) if gap[1] - gap[0] >= section_gap]
+        if horizontal:
+            a, b = max(horizontal, key=lambda gap: gap[1] - gap[0])
+            middle = (a + b) / 2.0
+            centres = (y0 + y1) / 2.0
+            cut(indices[centres < middle])
+            cut(indices[centres >= middle])
+            return
+        blocks.append(indices)
+
+    cut(np.arange(len(components)))
+    return blocks
+
+
+def block_lines(mask: np.ndarray, components: Components, indices: np.ndarray, height: float) -> list[list[Box]]:
+    """The lines of one block, top to bottom, grouped into paragraphs where the gap between two lines
+    is clearly wider than the block's usual line gap."""
+    x0, y0 = int(components.x0[indices].min()), int(components.y0[indices].min())
+    x1, y1 = int(components.x1[indices].max()), int(components.y1[indices].max())
+    # The block's own ink (its components' boxes painted), so a neighbour's stray pixels do not count.
+    own = np.zeros((y1 - y0, x1 - x0), dtype=bool)
+    for i in indices:
+        own[components.y0[i] - y0 : components.y1[i] - y0, components.x0[i] - x0 : components.x1[i] - x0] = True
+    ink = own & mask[y0:y1, x0:x1]
+    profile = ink.sum(axis=1)
+    bands = _bands(profile, height)
+    lines: list[Box] = []
+    for top, bottom in bands:
+        columns = np.flatnonzero(ink[top:bottom].any(axis=0))
+        if len(columns) == 0:
+            continue
+        lines.append(Box(x0 + int(columns[0]), y0 + top, x0 + int(columns[-1]) + 1, y0 + bottom))
+    return _paragraphs(lines)
+
+
+def _bands(profile: np.ndarray, height: float) -> list[tuple[int, int]]:
+    """Row ranges holding one text line each: runs of inked rows, small runs (dots, accents) joined to
+    the nearest neighbour, runs as tall as several lines split at the profile's lowest rows."""
+    inked = profile > 0
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], inked.astype(np.int8), [0]])))
+    runs = [[int(a), int(b)] for a, b in zip(edges[::2], edges[1::2], strict=True)]
+    if not runs:
+        return []
+    tall = [b - a for a, b in runs if b - a >= 0.6 * height]
+    typical = float(np.median(tall)) if tall else float(height)
+    merged: list[list[int]] = []
+    for run in runs:  # small runs join the closer neighbour (most are above their letters: i-dots, accents)
+        if run[1] - run[0] < 0.45 * typical and merged and run[0] - merged[-1][1] < 0.5 * typical:
+            merged[-1][1] = run[1]
+        else:
+            merged.append(run)
+    joined: list[list[int]] = []
+    for run in merged:
+        if joined and joined[-1][1] - joined[-1][0] < 0.45 * typical and run[0] - joined[-1][1] < 0.5 * typical:
+            joined[-1][1] = run[1]
+        else:
+            joined.append(run)
+    bands: list[tuple[int, int]] = []
+    for top, bottom in joined:
+        count = round((bottom - top) / typical) if typical > 0 else 1
+        if count <= 1 or (bottom - top) < 1.6 * typical:
+            bands.append((top, bottom))
+            continue
+        cuts = [top]
+        for k in range(1, count):  # cut at the emptiest row near each expected line boundary
+            expected = top + k * (bottom - top) / count
+            low, high = int(expected - 0.3 * typical), int(expected + 0.3 * typical) + 1
+            window = profile[max(low, cuts[-1] + 1) : min(high, bottom - 1)]
+            if len(window) == 0:
+                continue
+            cuts.append(max(low, cuts[-1] + 1) + int(np.argmin(window)))
+        cuts.append(bottom)
+        bands.extend((a, b) for a, b in itertools.pairwise(cuts) if b > a)
+    return bands
+
+
+def _paragraphs(lines: list[Box]) -> list[list[Box]]:
+    if len(lines) < 3:
+        return [lines] if lines else []
+    gaps = np.array([b.y0 - a.y1 for a, b in itertools.pairwise(lines)], dtype=np.float64)
+    heights = np.median([line.height for line in lines])
+    limit = max(float(np.median(gaps)) + 0.6 * heights, 0.5 * heights)
+    groups: list[list[Box]] = [[lines[0]]]
+    for gap, line in zip(gaps, lines[1:], strict=True):
+        if gap > limit:
+            groups.append([line])
+        else:
+            groups[-1].append(line)
+    return groups
+
+
+def analyse_layout(mask: np.ndarray) -> Layout:
+    """Blocks of line boxes in reading order, and figures, from an upright, deskewed ink mask."""
+    components, _ = find_components(mask)
+    height = text_height(components)
+    if height == 0.0:
+        return Layout([], [], 0.0)
+    text, figures = split_figures(components, height)
+    if len(text) == 0:
+        return Layout([], figures, height)
+    blocks: list[list[Box]] = []
+    for indices in xy_cut(text, height):
+        blocks.extend(block_lines(mask, text, indices, height))
+    return Layout([block for block in blocks if block], figures, height)
