@@ -86,7 +86,7 @@ def split_figures(components: Components, height: float) -> tuple[Components, li
         ]
 
     blobs = boxes(blob)
-    keep = ~(blob | rule) & (components.area >= max(2.0, (0.08 * height) ** 2))
+    keep = ~(blob | rule) & (components.area >= max(4.0, (0.15 * height) ** 2))
     # Whatever lies inside a blob's box is part of the picture (a photograph binarises into many pieces).
     margin = 0.5 * height
     cx = (components.x0 + components.x1) / 2.0
@@ -132,26 +132,31 @@ def _gaps(start: np.ndarray, stop: np.ndarray) -> list[tuple[int, int]]:
 
 
 def xy_cut(components: Components, height: float) -> list[np.ndarray]:
-    """Blocks of components in reading order. At each step a column gutter spanning the whole region
-    is cut first (columns read left to right); otherwise the widest horizontal gap of at least 1.5
-    text heights (a headline, a section break) splits top from bottom."""
-    column_gap = 1.2 * height
-    section_gap = 1.5 * height
+    """Blocks of components in reading order (recursive XY cut).
+
+    A region is cut at its widest gap relative to what that gap must be: a column gutter (spanning
+    the region's whole height, at least 1.2 text heights; columns then read left to right) or a
+    horizontal gap (at least 1.5 text heights; top before bottom). Text height is the region's own,
+    so the word spaces of a large headline are not taken for gutters.
+    """
     blocks: list[np.ndarray] = []
 
     def cut(indices: np.ndarray) -> None:
         if len(indices) == 0:
             return
+        local = text_height(components.take(indices)) or height
         x0, x1 = components.x0[indices], components.x1[indices]
         y0, y1 = components.y0[indices], components.y1[indices]
-        vertical = [gap for gap in _gaps(x0, x1) if gap[1] - gap[0] >= column_gap]
-        if vertical:
+        vertical = [gap for gap in _gaps(x0, x1) if gap[1] - gap[0] >= 1.2 * local]
+        horizontal = [gap for gap in _gaps(y0, y1) if gap[1] - gap[0] >= 1.5 * local]
+        across = max((b - a) / (1.2 * local) for a, b in vertical) if vertical else 0.0
+        down = max((b - a) / (1.5 * local) for a, b in horizontal) if horizontal else 0.0
+        if vertical and across >= down:
             edges = [int(x0.min())] + [(a + b) // 2 for a, b in vertical] + [int(x1.max()) + 1]
             centres = (x0 + x1) / 2.0
             for left, right in itertools.pairwise(edges):
                 cut(indices[(centres >= left) & (centres < right)])
             return
-        horizontal = [gap for gap in _gaps(y0, y1) if gap[1] - gap[0] >= section_gap]
         if horizontal:
             a, b = max(horizontal, key=lambda gap: gap[1] - gap[0])
             middle = (a + b) / 2.0
@@ -180,8 +185,8 @@ def block_lines(mask: np.ndarray, components: Components, indices: np.ndarray, h
     lines: list[Box] = []
     for top, bottom in bands:
         columns = np.flatnonzero(ink[top:bottom].any(axis=0))
-        if len(columns) == 0:
-            continue
+        if len(columns) == 0 or (bottom - top < 0.5 * height and columns[-1] - columns[0] < 2 * height):
+            continue  # a speck or a stray mark, not a line
         lines.append(Box(x0 + int(columns[0]), y0 + top, x0 + int(columns[-1]) + 1, y0 + bottom))
     return _paragraphs(lines)
 
@@ -253,5 +258,6 @@ def analyse_layout(mask: np.ndarray) -> Layout:
         return Layout([], figures, height)
     blocks: list[list[Box]] = []
     for indices in xy_cut(text, height):
-        blocks.extend(block_lines(mask, text, indices, height))
+        local = text_height(text.take(indices)) or height
+        blocks.extend(block_lines(mask, text, indices, local))
     return Layout([block for block in blocks if block], figures, height)

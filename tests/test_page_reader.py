@@ -1,0 +1,163 @@
+"""The page pipeline on pages drawn here with known lines: skew, orientation, figures, blocks in
+reading order, lines, and whole pages read by the bundled model."""
+
+from __future__ import annotations
+
+import itertools
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from crnn_ctc.errors import ConfigError, PageError
+from crnn_ctc.page import PageOptions, PageReader
+from crnn_ctc.page.binarize import ink_mask, to_gray
+from crnn_ctc.page.layout import analyse_layout
+from crnn_ctc.page.skew import estimate_skew, lines_run_vertically
+
+WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo",
+         "lima", "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango", "uniform", "victor",
+         "whiskey", "yankee", "zulu"]  # fmt: skip
+
+
+@cache
+def _font_path() -> Path:
+    from crnn_ctc.synth.fonts import find_fonts
+
+    for face in find_fonts():
+        if face.family == "DejaVu Serif" and face.style == "Book":
+            return Path(face.path)
+    for face in find_fonts():
+        if face.family in ("DejaVu Serif", "DejaVu Sans", "Liberation Serif") and not face.italic:
+            return Path(face.path)
+    pytest.skip("none of DejaVu Serif, DejaVu Sans, Liberation Serif is installed; run `make fonts`")
+
+
+def _lines(count: int, seed: int, words: int = 4) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(WORDS, words)) for _ in range(count)]
+
+
+def draw_page(columns: int = 1, headline: bool = False, picture: bool = False, lines_per_column: int = 12,
+              seed: int = 0, size: tuple[int, int] = (1240, 1000)) -> tuple[Image.Image, list[str]]:  # fmt: skip
+    """A page and its lines in reading order: an optional headline, then columns left to right."""
+    font = ImageFont.truetype(str(_font_path()), 22)
+    page = Image.new("L", size, 255)
+    draw = ImageDraw.Draw(page)
+    truth: list[str] = []
+    top = 80
+    if headline:
+        text = "A Headline Across The Page"
+        draw.text((100, top), text, font=ImageFont.truetype(str(_font_path()), 40), fill=0)
+        truth.append(text)
+        top += 110
+    width = (size[0] - 200) // columns
+    for column in range(columns):
+        x, y = 100 + column * width, top
+        if picture and column == 0:
+            from skimage import data
+
+            photo = Image.fromarray(data.astronaut()).convert("L").resize((min(360, width - 60), 240))
+            page.paste(photo, (x, y))
+            y += 280
+        for text in _lines(lines_per_column, seed + column, words=3 if columns > 1 else 5):
+            draw.text((x, y), text, font=font, fill=0)
+            truth.append(text)
+            y += 34
+    return page, truth
+
+
+def test_skew_is_measured_within_a_few_tenths_of_a_degree() -> None:
+    page, _ = draw_page(lines_per_column=20)
+    for angle in (-7.0, -2.5, 0.0, 3.0, 9.0):
+        turned = page.rotate(angle, expand=True, fillcolor=255, resample=Image.Resampling.BILINEAR)
+        assert estimate_skew(ink_mask(to_gray(turned))) == pytest.approx(angle, abs=0.3)
+
+
+def test_lines_running_top_to_bottom_are_told_from_upright_lines() -> None:
+    page, _ = draw_page(lines_per_column=20, seed=3)
+    assert not lines_run_vertically(ink_mask(to_gray(page)))
+    assert lines_run_vertically(ink_mask(to_gray(page.rotate(90, expand=True))))
+    assert lines_run_vertically(ink_mask(to_gray(page.rotate(270, expand=True))))
+
+
+def test_blank_pages_and_flat_tones_have_no_ink() -> None:
+    assert not ink_mask(np.full((300, 200), 255, np.uint8)).any()
+    assert not ink_mask(np.full((300, 200), 30, np.uint8)).any()
+    assert analyse_layout(np.zeros((300, 200), bool)).blocks == []
+
+
+def test_columns_read_left_to_right_after_the_headline_and_the_picture_is_set_aside() -> None:
+    page, truth = draw_page(columns=2, headline=True, picture=True, lines_per_column=14, size=(1240, 1400))
+    layout = analyse_layout(ink_mask(to_gray(page)))
+    lines = [line for block in layout.blocks for line in block]
+    assert len(lines) == len(truth)
+    # Reading order: the headline, then the left column top to bottom, then the right one.
+    assert lines[0].height > 1.5 * lines[1].height
+    left, right = lines[1:15], lines[15:]
+    assert all(a.y0 < b.y0 for a, b in itertools.pairwise(left))
+    assert max(line.x1 for line in left) < min(line.x0 for line in right)
+    assert len(layout.figures) == 1
+    picture = layout.figures[0]
+    assert picture.width >= 340 and picture.height >= 230
+    assert all(line.iou(picture) == 0.0 for line in lines)
+
+
+@pytest.fixture(scope="module")
+def reader() -> PageReader:
+    from crnn_ctc import Recognizer
+
+    return PageReader(Recognizer.load(threads=1))
+
+
+def _word_error_rate(text: str, truth: list[str]) -> float:
+    from rapidfuzz.distance import Levenshtein
+
+    read, expected = text.split(), " ".join(truth).split()
+    return Levenshtein.distance(read, expected) / len(expected)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("turn", [0, 180, 90, 270])
+def test_a_turned_page_is_read_upright(reader: PageReader, turn: int) -> None:
+    page, truth = draw_page(lines_per_column=8, seed=5, size=(1240, 500))
+    result = reader.read(page.rotate(turn, expand=True), "drawn.png")
+    assert result.rotation == (360 - turn) % 360
+    assert len(result.lines) == len(truth)
+    assert _word_error_rate(result.text, truth) < 0.15
+
+
+@pytest.mark.slow
+def test_a_skewed_two_column_page_is_read_in_order_with_word_boxes(reader: PageReader) -> None:
+    page, truth = draw_page(columns=2, headline=True, lines_per_column=10, seed=7, size=(1240, 700))
+    result = reader.read(page.rotate(4, expand=True, fillcolor=255, resample=Image.Resampling.BILINEAR))
+    assert result.skew == pytest.approx(4.0, abs=0.3)
+    assert [len(line.text.split()) > 0 for line in result.lines] == [True] * len(truth)
+    assert _word_error_rate(result.text, truth) < 0.15
+    for line in result.lines:  # words lie left to right inside their line
+        assert all(line.box.x0 <= w.box.x0 < w.box.x1 <= line.box.x1 for w in line.words)
+        assert all(a.box.x1 <= b.box.x0 for a, b in itertools.pairwise(line.words))
+        assert " ".join(w.text for w in line.words) == line.text
+        assert all(0.0 <= w.confidence <= 1.0 for w in line.words)
+
+
+def test_pages_without_text_give_no_lines(reader: PageReader) -> None:
+    from skimage import data
+
+    assert reader.read(Image.new("L", (800, 600), 255)).blocks == ()
+    photo = Image.new("L", (1240, 1000), 255)
+    photo.paste(Image.fromarray(data.coffee()).convert("L").resize((900, 700)), (150, 150))
+    result = reader.read(photo)
+    assert result.lines == [] and len(result.figures) >= 1
+
+
+def test_page_limits_are_enforced_before_any_work() -> None:
+    from crnn_ctc import Recognizer
+
+    small = PageReader(Recognizer.load(threads=1), PageOptions(max_pixels=10_000))
+    with pytest.raises(PageError, match=r"over the limit of 10,000.*--max-page-pixels"):
+        small.read(Image.new("L", (200, 100), 255), "big.png")
+    with pytest.raises(ConfigError):
+        PageOptions(max_skew=60)
