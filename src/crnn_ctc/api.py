@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from PIL import Image
@@ -27,6 +27,10 @@ from .preprocess import (
 )
 from .runtime import Engine, OnnxEngine, create_engine, set_threads
 from .runtime.tempered import TemperedEngine
+
+if TYPE_CHECKING:
+    from .page import Page
+    from .page.reader import PageOptions
 
 # Images preprocessed ahead of the network, in batches: grouping this window by width keeps
 # padding small while memory stays bounded for any number of inputs.
@@ -191,3 +195,39 @@ class Recognizer:
                     decoded.text, decoded.confidence, decoded.char_probs, sources[slot], flagged=decoded.flagged
                 )
         return [result for result in results if result is not None]
+
+    def read_page(
+        self,
+        image: ImageInput,
+        *,
+        options: PageOptions | None = None,
+        source: str = "",
+        page_number: int = 1,
+    ) -> Page:
+        """Read a whole page image (a scan, a photo of a document, a screenshot): its blocks, lines and words
+        in reading order, with boxes and confidences (``crnn_ctc.page``). Every decoder option applies."""
+        from .page.reader import PageOptions, PageReader
+        from .preprocess import load_image
+
+        options = options or PageOptions()
+        if not isinstance(image, Image.Image):
+            image = load_image(image, name=source or None, max_pixels=options.max_pixels)
+        return PageReader(self, options).read(image, source=source, page_number=page_number)
+
+    def read_document(
+        self,
+        path: str | Path,
+        *,
+        options: PageOptions | None = None,
+        dpi: int = 300,
+        max_pages: int | None = None,
+    ) -> Iterator[Page]:
+        """Read every page of a file in order: an image, a multi-page TIFF, or a PDF rendered at ``dpi``.
+        A page that cannot be read raises ``PageError`` naming the file and the page."""
+        from .page.load import iter_page_images
+        from .page.reader import PageOptions, PageReader
+
+        options = options or PageOptions()
+        reader = PageReader(self, options)
+        for page in iter_page_images(path, dpi=dpi, max_pages=max_pages, max_pixels=options.max_pixels):
+            yield reader.read(page.image, source=page.source, page_number=page.page_number)
