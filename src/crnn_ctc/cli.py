@@ -121,6 +121,7 @@ def _build_parser() -> argparse.ArgumentParser:
     commands.add_command("dataset", "create, inspect and download datasets", _add_dataset_commands)
     commands.add_command("train", "train a model (seed form: --data_dir --model_dir --batch_size)", _add_train_command)
     commands.add_command("synth", "render synthetic word images into an LMDB dataset", _add_synth_command)
+    commands.add_command("synth-pages", "render synthetic pages with exact line boxes and text", _add_synth_pages)
     commands.add_command(
         "export", "write an ONNX model (dynamic batch and width) that works without PyTorch", _add_export_command
     )
@@ -379,6 +380,12 @@ def _add_synth_command(commands: argparse._SubParsersAction) -> None:
     from .synth.command import add_synth_command
 
     add_synth_command(commands)
+
+
+def _add_synth_pages(commands: argparse._SubParsersAction) -> None:
+    from .synth.page_command import add_synth_pages_command
+
+    add_synth_pages_command(commands)
 
 
 def _add_train_command(commands: argparse._SubParsersAction) -> None:

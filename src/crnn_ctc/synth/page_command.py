@@ -1,0 +1,87 @@
+"""The ``crnn synth-pages`` subcommand: a thin layer of options over ``write_synth_pages``."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+
+from ..errors import ConfigError
+from .fonts import FONT_SPLITS
+
+EXIT_OK = 0
+_COLUMNS = re.compile(r"^(\d+)(?:-(\d+))?$")
+
+
+def add_synth_pages_command(commands: argparse._SubParsersAction) -> None:
+    """Register ``crnn synth-pages`` on the ``crnn`` command's subparsers."""
+    pages = commands.add_parser(
+        "synth-pages",
+        help="render synthetic document pages with exact line boxes and text",
+        description=(
+            "Render COUNT synthetic pages (a headline, columns of paragraphs, pictures and rules on paper, "
+            "scanned; see docs/synthetic_data.md, 'Synthetic pages') into the folder OUT: page-NNNNN.png, "
+            "page-NNNNN.json (every line's text and tight box, the blocks, figures and reading-order text) and "
+            "pages.tsv. Page i of a seed is always the same; an interrupted run leaves no folder behind."
+        ),
+    )
+    pages.add_argument("--count", type=int, required=True, metavar="N", help="number of pages")
+    pages.add_argument("--out", required=True, metavar="DIR", help="folder to write")
+    pages.add_argument("--seed", type=int, default=0, help="page i of a seed is always the same page")
+    pages.add_argument("--columns", metavar="MIN-MAX", help="columns per page, e.g. 2 or 1-3 (default: 1-3)")
+    pages.add_argument("--skew", type=float, metavar="DEG", help="turn pages by up to DEG degrees (default: 0)")
+    pages.add_argument(
+        "--font-split", choices=FONT_SPLITS, default=None,
+        help="fonts of the fixed family split that `crnn synth` uses: train, heldout or all (default)",
+    )  # fmt: skip
+    pages.add_argument("--fonts", metavar="DIR", help="folder of font files, or a manifest .tsv "
+                       "(default: what `make fonts` installed)")  # fmt: skip
+    pages.add_argument("--words", metavar="FILE", help="word list, one word (and optional count) per line "
+                       "(default: wordfreq's English words)")  # fmt: skip
+    pages.add_argument("--config", metavar="JSON", help="page settings to change (fields of PageSynthConfig)")
+    pages.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    pages.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, default=None,
+        help="show a progress bar on stderr (default: when stderr is a terminal)",
+    )  # fmt: skip
+    pages.set_defaults(handler=run_synth_pages)
+
+
+def parse_columns(text: str) -> tuple[int, int]:
+    """``"2"`` or ``"1-3"`` as a (low, high) pair."""
+    match = _COLUMNS.match(text.strip())
+    if not match:
+        raise ConfigError(f"--columns must be N or MIN-MAX (for example 2 or 1-3), got {text!r}")
+    low = int(match.group(1))
+    return low, int(match.group(2) or low)
+
+
+def run_synth_pages(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .page_config import PageSynthConfig
+    from .pages import write_synth_pages
+
+    config = PageSynthConfig.from_file(args.config) if args.config else PageSynthConfig()
+    changes: dict[str, object] = {}
+    if args.columns:
+        changes["columns_range"] = parse_columns(args.columns)
+    if args.skew is not None:
+        changes["skew_degrees"] = abs(args.skew)
+    for option in ("font_split", "fonts", "words"):
+        if getattr(args, option) is not None:
+            changes[option] = getattr(args, option)
+    config = config.with_changes(**changes)
+    show = sys.stderr.isatty() if args.progress is None else args.progress
+    with tqdm(total=args.count, unit="page", desc="rendering", disable=not show) as bar:
+
+        def advance(done: int, total: int) -> None:
+            bar.update(done - bar.n)
+
+        summary = write_synth_pages(args.out, args.count, args.seed, config, args.overwrite, progress=advance)
+    print(
+        f"wrote {summary.count:,} synthetic pages ({summary.lines:,} lines, seed {summary.seed}) to {summary.out} "
+        f"in {summary.seconds:.1f} s ({summary.seconds / summary.count:.2f} s a page) with {summary.fonts} fonts "
+        f"in {summary.font_families} families"
+    )
+    return EXIT_OK
