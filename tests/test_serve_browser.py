@@ -143,3 +143,51 @@ def test_page_reads_a_dropped_image(server: ServerProcess, browser) -> None:
     [item] = _finished_results(browser, 1)
     assert item.get_attribute("data-state") == "done" and item.get_attribute("data-name") == name
     assert item.find_element(By.CLASS_NAME, "text").text == labels[name]
+
+
+def test_a_dropped_page_is_shown_with_its_line_boxes_and_text(server: ServerProcess, browser) -> None:
+    import base64
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from test_serve_read import LINES, drawn_page, encoded
+
+    image, lines = drawn_page()
+    browser.get(server.url + "/")
+    browser.execute_script(
+        """
+        const bytes = Uint8Array.from(atob(arguments[0]), (c) => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], "page.png", {type: "image/png"}));
+        const zone = document.getElementById("page-drop");
+        zone.dispatchEvent(new DragEvent("dragover", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+        zone.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+        """,
+        base64.b64encode(encoded(image, "PNG")).decode(),
+    )
+    WebDriverWait(browser, WAIT_S).until(
+        lambda d: d.find_element(By.ID, "pages").get_attribute("data-state") in ("done", "error")
+    )
+    assert browser.find_element(By.ID, "pages").get_attribute("data-state") == "done", browser.find_element(
+        By.ID, "page-status"
+    ).text
+    items = browser.find_elements(By.CSS_SELECTOR, "#pages .page-lines li")
+    assert len(items) == LINES
+    read_words = " ".join(item.text for item in items).split()
+    assert sum(word in read_words for word in " ".join(lines).split()) >= 0.8 * len(" ".join(lines).split())
+
+    def box_colour(item) -> list[int]:
+        """The colour drawn on the canvas at the middle of the top edge of ``item``'s line box."""
+        x0, y0, x1, _ = (int(value) for value in item.get_attribute("data-box").split(","))
+        return browser.execute_script(
+            "const canvas = document.querySelector('#pages canvas');"
+            "return Array.from(canvas.getContext('2d').getImageData(arguments[0], arguments[1], 1, 1).data);",
+            (x0 + x1) // 2, y0,
+        )  # fmt: skip
+
+    blue, orange = [0, 102, 255], [255, 102, 0]
+    assert all(box_colour(item)[:3] == blue for item in items)  # every line's box is drawn over the page
+    items[2].click()
+    assert "selected" in items[2].get_attribute("class")
+    assert box_colour(items[2])[:3] == orange and box_colour(items[1])[:3] == blue

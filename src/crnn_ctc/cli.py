@@ -534,7 +534,8 @@ def _add_serve_command(commands: argparse._SubParsersAction) -> None:
         "serve",
         description=(
             "Serve the model over HTTP (FastAPI + uvicorn): POST /v1/recognize (multipart files or JSON with base64 "
-            "images), GET /health, /v1/model, /metrics (Prometheus), /docs (OpenAPI) and a web page at /. "
+            "images), POST /v1/read (a whole page or PDF), GET /health, /v1/model, /metrics (Prometheus), /docs "
+            "(OpenAPI) and a web page at /. "
             "Concurrent requests share forward passes. docs/serving.md has the details."
         ),
     )
@@ -597,6 +598,15 @@ def _add_serve_command(commands: argparse._SubParsersAction) -> None:
         help="a request's headers, and then its body, must each arrive within this, else 408 and the connection "
         "is closed (default: %(default)s)",
     )  # fmt: skip
+    pages = serve.add_argument_group("pages (POST /v1/read)")
+    pages.add_argument(
+        "--max-page-pixels", type=int, default=defaults.max_page_pixels, metavar="N",
+        help="pixels per page, checked before decoding or rendering it; more get 413 (default: %(default)s)",
+    )  # fmt: skip
+    pages.add_argument("--max-pages", type=int, default=defaults.max_pages, metavar="N",
+                       help="pages in one document; more get 413 (default: %(default)s)")  # fmt: skip
+    pages.add_argument("--page-dpi", type=int, default=defaults.page_dpi, metavar="DPI",
+                       help="resolution PDF pages are rendered at (default: %(default)s)")  # fmt: skip
     serve.set_defaults(handler=_run_serve)
 
 
@@ -610,7 +620,8 @@ def _run_serve(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels, max_queue=args.max_queue, max_lexicon_words=args.max_lexicon_words,
         max_lexicon_mb=args.max_lexicon_mb, max_edit_distance=args.max_edit_distance,
         request_timeout_s=args.request_timeout_s, client_timeout_s=args.client_timeout_s, log_level=args.log_level,
-        access_log=args.access_log,
+        access_log=args.access_log, max_page_pixels=args.max_page_pixels, max_pages=args.max_pages,
+        page_dpi=args.page_dpi,
     )  # fmt: skip
     try:
         run_server(config)

@@ -7,11 +7,13 @@ header, or from a PDF page's size in points times the rendering resolution.
 
 from __future__ import annotations
 
+import io
 import math
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -24,6 +26,16 @@ DEFAULT_DPI = 300
 # The PDF header may start anywhere in the first 1024 bytes (PDF 1.7, annex H).
 _PDF_MAGIC_WINDOW = 1024
 _POINTS_PER_INCH = 72.0
+
+
+class PageLimitError(PageError):
+    """A page over the pixel limit (``limit == "max_pixels"``) or a file over the page limit
+    (``"max_pages"``): the input is too large rather than broken. ``count`` is its pixels or pages."""
+
+    def __init__(self, source: str, reason: str, page_number: int | None, *, limit: str, count: int) -> None:
+        super().__init__(source, reason, page_number)
+        self.limit = limit
+        self.count = count
 
 
 @dataclass(frozen=True)
@@ -47,25 +59,28 @@ class PendingPage:
 
 
 def iter_page_images(
-    path: str | Path,
+    path: str | Path | bytes,
     *,
+    name: str | None = None,
     dpi: int = DEFAULT_DPI,
     max_pages: int | None = None,
     max_pixels: int = DEFAULT_MAX_PAGE_PIXELS,
 ) -> Iterator[PageImage]:
     """The pages of ``path`` in order, each an ``L`` or ``RGB`` image; the first unreadable one raises
-    ``PageError``. ``dpi`` is the resolution PDF pages are rendered at."""
-    for page in iter_pages(path, dpi=dpi, max_pages=max_pages, max_pixels=max_pixels):
+    ``PageError``. ``dpi`` is the resolution PDF pages are rendered at. ``path`` may be the file's bytes
+    (an upload), named ``name`` in errors."""
+    for page in iter_pages(path, name=name, dpi=dpi, max_pages=max_pages, max_pixels=max_pixels):
         yield PageImage(page.source, page.page_number, page.load())
 
 
 def iter_pages(
-    path: str | Path,
+    path: str | Path | bytes,
     *,
+    name: str | None = None,
     dpi: int = DEFAULT_DPI,
     max_pages: int | None = None,
     max_pixels: int = DEFAULT_MAX_PAGE_PIXELS,
-) -> Iterator[PendingPage]:
+) -> Generator[PendingPage, None, None]:
     """The pages of ``path``, each decoded only when its ``load()`` is called, so that one bad page (over
     ``max_pixels``, damaged) raises from its own ``load()`` and the others can still be read. A problem of
     the whole file (missing, unsupported, encrypted, more than ``max_pages`` pages) raises ``PageError``
@@ -76,12 +91,21 @@ def iter_pages(
         raise ValueError(f"max_pages must be at least 1, got {max_pages}")
     if max_pixels < 1:
         raise ValueError(f"max_pixels must be at least 1, got {max_pixels}")
-    source = str(path)
-    head = _read_head(Path(path), source)
-    if b"%PDF-" in head:
-        yield from _pdf_pages(Path(path), source, dpi, max_pages, max_pixels)
+    document: Path | bytes
+    image_file: Path | IO[bytes]
+    if isinstance(path, bytes):  # an upload held in memory (the service)
+        source = name or "document"
+        if not path:
+            raise PageError(source, "empty file (0 bytes)")
+        head, document, image_file = path[:_PDF_MAGIC_WINDOW], path, io.BytesIO(path)
     else:
-        yield from _image_pages(Path(path), source, max_pages, max_pixels)
+        source = name or str(path)
+        head = _read_head(Path(path), source)
+        document, image_file = Path(path), Path(path)
+    if b"%PDF-" in head:
+        yield from _pdf_pages(document, source, dpi, max_pages, max_pixels)
+    else:
+        yield from _image_pages(image_file, source, max_pages, max_pixels)
 
 
 def _read_head(path: Path, source: str) -> bytes:
@@ -103,20 +127,25 @@ def _check_pixels(source: str, page_number: int, width: int, height: int, max_pi
     if width < 1 or height < 1:
         raise PageError(source, f"page has no pixels ({width}x{height})", page_number)
     if width * height > max_pixels:
-        raise PageError(
+        raise PageLimitError(
             source,
             f"page is {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,}; "
             f"raise it with --max-page-pixels{hint}",
             page_number,
+            limit="max_pixels",
+            count=width * height,
         )
 
 
 def _check_page_count(source: str, count: int, max_pages: int | None) -> None:
     if max_pages is not None and count > max_pages:
-        raise PageError(source, f"has {count:,} pages, over the limit of {max_pages:,}; raise it with --max-pages")
+        raise PageLimitError(
+            source, f"has {count:,} pages, over the limit of {max_pages:,}; raise it with --max-pages", None,
+            limit="max_pages", count=count,
+        )  # fmt: skip
 
 
-def _image_pages(path: Path, source: str, max_pages: int | None, max_pixels: int) -> Iterator[PendingPage]:
+def _image_pages(path: Path | IO[bytes], source: str, max_pages: int | None, max_pixels: int) -> Iterator[PendingPage]:
     try:
         with warnings.catch_warnings():
             # Our own limit is checked before each page is decoded; Pillow's warning would only repeat it.
@@ -161,7 +190,9 @@ def _frame_loader(image: Image.Image, index: int, source: str, max_pixels: int) 
     return load
 
 
-def _pdf_pages(path: Path, source: str, dpi: int, max_pages: int | None, max_pixels: int) -> Iterator[PendingPage]:
+def _pdf_pages(
+    path: Path | bytes, source: str, dpi: int, max_pages: int | None, max_pixels: int
+) -> Iterator[PendingPage]:
     import pypdfium2 as pdfium
 
     try:

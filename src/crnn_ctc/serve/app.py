@@ -1,4 +1,5 @@
-"""The FastAPI application: routes, error answers, and the ``Service`` that reads, batches and decodes.
+"""The FastAPI application: routes, error answers, and the ``Service`` that reads, batches and decodes
+images, and reads whole pages (``pages.PageService``).
 
 No recognition logic lives here: images go through ``preprocess`` with the model's own parameters, the
 network through the recognizer's engine (``Batcher``), and the text through ``decode``'s decoders.
@@ -35,15 +36,19 @@ from .config import ServeConfig
 from .errors import ImageProblem, ServeError, describe_problems, error_body, error_response, status_code_name
 from .limits import BodyLimitMiddleware
 from .metrics import MetricsMiddleware, ServeMetrics
-from .payload import RecognizeOptions, Upload, check_options, read_recognize_request
+from .pages import PageService, read_answer
+from .payload import RecognizeOptions, Upload, check_options, read_page_request, read_recognize_request
 from .schemas import (
     ERROR_RESPONSES,
     OPENAPI_COMPONENTS,
+    READ_ERROR_RESPONSES,
+    READ_OPENAPI,
     RECOGNIZE_OPENAPI,
     Health,
     ImageResult,
     ImageTiming,
     ModelDescription,
+    ReadResponse,
     RecognizeResponse,
 )
 from .timeouts import CLIENT_TIMEOUT_STATE
@@ -89,6 +94,7 @@ class Service:
         self.preprocess_slots = os.cpu_count() or 2
         self._limiter: anyio.CapacityLimiter | None = None
         self._decoder = functools.lru_cache(maxsize=_DECODER_CACHE_SIZE)(self._build_decoder)
+        self.pages = PageService(config, recognizer, metrics)
 
     @property
     def limiter(self) -> anyio.CapacityLimiter:
@@ -110,6 +116,29 @@ class Service:
                 f"the request's work took longer than {budget:g} s (--request-timeout-s) and was stopped; send fewer "
                 "images, a smaller lexicon or a lower max_edit_distance",
             ) from None  # fmt: skip
+
+    async def read(self, request: Request) -> Response | ReadResponse:
+        """``POST /v1/read``: one document's pages, read in one worker thread within the time budget."""
+        started = time.perf_counter()
+        upload, options = await read_page_request(request)
+        options = check_options(options, self.config)
+        budget = self.config.request_timeout_s
+        try:
+            with anyio.fail_after(budget):
+                deadline = time.monotonic() + budget
+                decoder = self.recognizer.decoder
+                if not options.is_default:
+                    decoder = await anyio.to_thread.run_sync(
+                        self._decoder, options.decoder_key(), abandon_on_cancel=True
+                    )
+                pages = await self.pages.read(upload, options, decoder, deadline)
+        except TimeoutError:
+            raise ServeError(
+                503, "timeout",
+                f"reading the document took longer than {budget:g} s (--request-timeout-s) and was stopped; send "
+                "fewer or smaller pages",
+            ) from None  # fmt: skip
+        return read_answer(pages, upload, options, time.perf_counter() - started)
 
     async def _recognize(
         self, uploads: list[Upload], options: RecognizeOptions, started: float, deadline: float
@@ -248,7 +277,8 @@ def create_app(config: ServeConfig, recognizer: Recognizer | None = None) -> Fas
     app = FastAPIOffline(
         title="crnn-ctc",
         version=__version__,
-        description="Text recognition in cropped word and line images (CRNN + CTC). See docs/serving.md.",
+        description="Text recognition in cropped word and line images (CRNN + CTC), and in whole pages. "
+        "See docs/serving.md.",
         lifespan=lifespan,
     )
     app.state.service = service
@@ -316,6 +346,15 @@ def create_app(config: ServeConfig, recognizer: Recognizer | None = None) -> Fas
         (index, name, reason), and no image is recognized. Images of concurrent requests share forward passes.
         """
         return await service.recognize(request)
+
+    @app.post("/v1/read", response_model=ReadResponse, responses=READ_ERROR_RESPONSES, openapi_extra=READ_OPENAPI)
+    async def read(request: Request) -> Response | ReadResponse:
+        """Read a whole page: its text lines found and read in reading order, with boxes and confidences.
+
+        One document a request (a multipart file, or JSON with a base64 ``image``): a page image (PNG, JPEG,
+        TIFF, multi-page TIFF) or a PDF. ``format`` chooses JSON (default), hOCR or plain text.
+        """
+        return await service.read(request)
 
     default_openapi = app.openapi
 

@@ -11,6 +11,8 @@ from ..errors import ConfigError
 # A cropped word or line is tiny; a service decoding untrusted uploads needs a lower ceiling than the
 # library's 50 MP: every decoding thread may hold one such image (3 bytes a pixel) at once.
 DEFAULT_SERVE_MAX_PIXELS = 16_000_000
+# A whole page (POST /v1/read): an A4 scan at 600 dpi is 34.8 million pixels. Pages are read one at a time.
+DEFAULT_SERVE_MAX_PAGE_PIXELS = 40_000_000
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,9 @@ class ServeConfig:
     max_edit_distance: int = 5  # a request's max_edit_distance (the search grows steeply with it)
     request_timeout_s: float = 30.0  # a request's work, from its body read to its answer; past it 503
     client_timeout_s: float = 60.0  # a request's headers, and then its body, must each arrive within this
+    max_page_pixels: int = DEFAULT_SERVE_MAX_PAGE_PIXELS  # per page of POST /v1/read, checked before decoding
+    max_pages: int = 20  # pages in one POST /v1/read document (a PDF or a multi-page TIFF)
+    page_dpi: int = 200  # the resolution PDF pages are rendered at
     log_level: str = "info"
     access_log: bool = False
 
@@ -51,6 +56,9 @@ class ServeConfig:
             "max_lexicon_mb": self.max_lexicon_mb,
             "request_timeout_s": self.request_timeout_s,
             "client_timeout_s": self.client_timeout_s,
+            "max_page_pixels": self.max_page_pixels,
+            "max_pages": self.max_pages,
+            "page_dpi": self.page_dpi,
         }
         for name, value in positive.items():
             if value <= 0:
@@ -81,7 +89,8 @@ class ServeConfig:
         """What ``GET /v1/model`` reports: every limit a client can run into."""
         names = (
             "max_body_mb", "max_images", "max_batch", "batch_wait_ms", "max_pixels", "max_queue", "max_lexicon_words",
-            "max_lexicon_mb", "max_edit_distance", "request_timeout_s", "client_timeout_s",
+            "max_lexicon_mb", "max_edit_distance", "request_timeout_s", "client_timeout_s", "max_page_pixels",
+            "max_pages", "page_dpi",
         )  # fmt: skip
         return {name: getattr(self, name) for name in names}
 

@@ -1,4 +1,5 @@
-"""Prometheus metrics (``GET /metrics``): requests, errors, latency, batch sizes, queue and inference time.
+"""Prometheus metrics (``GET /metrics``): requests, errors, latency, batch sizes, queue and inference time,
+pages read.
 
 Each app has its own registry, so two apps in one process (tests) do not collide. With several worker
 processes (``--workers N``) every worker writes its values to ``PROMETHEUS_MULTIPROC_DIR`` and ``/metrics``
@@ -36,6 +37,7 @@ class ServeMetrics:
             buckets=_LATENCY_BUCKETS, registry=registry,
         )  # fmt: skip
         self.images = Counter("crnn_images", "Images recognized", registry=registry)
+        self.pages = Counter("crnn_pages", "Pages read (POST /v1/read)", registry=registry)
         self.batch_size = Histogram(
             "crnn_batch_size", "Images per forward pass", buckets=_BATCH_BUCKETS, registry=registry
         )

@@ -1,12 +1,13 @@
-"""Reading a ``POST /v1/recognize`` request: multipart files or JSON with base64 images, plus decoding
-options. Everything wrong with a request becomes a ``ServeError`` saying what, and for images which one."""
+"""Reading a ``POST /v1/recognize`` or ``POST /v1/read`` request: multipart files or JSON with base64 images,
+plus decoding (and page) options. Everything wrong with a request becomes a ``ServeError`` saying what, and
+for images which one."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
@@ -20,6 +21,8 @@ from .errors import ImageProblem, ServeError, describe_problems
 _MAX_FORM_FIELDS = 64
 JSON_TYPES = ("application/json",)
 MULTIPART_TYPE = "multipart/form-data"
+_JSONBody = TypeVar("_JSONBody", bound=BaseModel)
+_Options = TypeVar("_Options", bound="RecognizeOptions")
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,25 @@ class ImagePayload(BaseModel):
     name: str | None = Field(None, description="a name to report the image by (default: images[INDEX])")
 
 
+class ReadOptions(RecognizeOptions):
+    """``POST /v1/read``: the decoding options, and how to read the page and answer."""
+
+    deskew: bool = Field(True, description="straighten a page turned by up to 10 degrees before finding its lines")
+    orientation: bool = Field(True, description="turn a page lying on its side or upside down upright first")
+    format: Literal["json", "hocr", "text"] = Field(
+        "json", description="json (pages, blocks, lines, words, boxes), hocr (hOCR 1.2 XHTML) or text (plain)"
+    )
+
+
+class ReadJSON(ReadOptions):
+    """``application/json`` body of ``POST /v1/read``."""
+
+    image: ImagePayload | str = Field(
+        description="the document: a page image (PNG, JPEG, TIFF, multi-page TIFF) or a PDF, in base64, as an "
+        "object with ``data`` (and an optional ``name``) or a bare base64 string"
+    )
+
+
 class RecognizeJSON(RecognizeOptions):
     """``application/json`` body of ``POST /v1/recognize``."""
 
@@ -75,11 +97,11 @@ class RecognizeJSON(RecognizeOptions):
 
 async def read_recognize_request(request: Request, max_images: int) -> tuple[list[Upload], RecognizeOptions]:
     """The images and options of a recognize request, or a ``ServeError`` (400, 413, 415, 422)."""
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    media_type = _media_type(request)
     try:
         if media_type == MULTIPART_TYPE:
             uploads, options = await _read_multipart(request, max_images)
-        elif media_type in JSON_TYPES or media_type.endswith("+json"):
+        elif _is_json(media_type):
             uploads, options = await _read_json(request, max_images)
         else:
             given = f"Content-Type {media_type!r}" if media_type else "no Content-Type"
@@ -96,6 +118,38 @@ async def read_recognize_request(request: Request, max_images: int) -> tuple[lis
     return uploads, options
 
 
+async def read_page_request(request: Request) -> tuple[Upload, ReadOptions]:
+    """The one document (page image or PDF) of a ``POST /v1/read`` request and its options, or a
+    ``ServeError`` (400, 415, 422)."""
+    media_type = _media_type(request)
+    try:
+        if media_type == MULTIPART_TYPE:
+            uploads, options = await _read_multipart(request, 1, ReadOptions)
+        elif _is_json(media_type):
+            uploads, options = await _read_page_json(request)
+        else:
+            given = f"Content-Type {media_type!r}" if media_type else "no Content-Type"
+            raise ServeError(
+                415, "unsupported_media_type",
+                f"{given} is not accepted: send the document as a multipart/form-data file, or as application/json "
+                "with a base64 image",
+            )  # fmt: skip
+    except ClientDisconnect:
+        raise ServeError(400, "client_disconnected", "the client closed the connection mid-request") from None
+    if not uploads:
+        raise ServeError(400, "no_images", "the request holds no document: add one file (or a JSON image)")
+    assert isinstance(options, ReadOptions)
+    return uploads[0], options
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def _is_json(media_type: str) -> bool:
+    return media_type in JSON_TYPES or media_type.endswith("+json")
+
+
 def _too_many(count: int, max_images: int) -> ServeError:
     return ServeError(
         413, "too_many_images", f"{count} images in one request, over the limit of {max_images} (--max-images); "
@@ -103,7 +157,9 @@ def _too_many(count: int, max_images: int) -> ServeError:
     )  # fmt: skip
 
 
-async def _read_multipart(request: Request, max_images: int) -> tuple[list[Upload], RecognizeOptions]:
+async def _read_multipart(
+    request: Request, max_images: int, options_model: type[RecognizeOptions] = RecognizeOptions
+) -> tuple[list[Upload], RecognizeOptions]:
     try:
         # A generous file count so that "too many images" gets its own answer below; the body limit
         # bounds memory either way.
@@ -114,7 +170,7 @@ async def _read_multipart(request: Request, max_images: int) -> tuple[list[Uploa
         files = [(key, value) for key, value in form.multi_items() if isinstance(value, UploadFile)]
         image_files = [(key, value) for key, value in files if key != "lexicon"]
         if len(image_files) > max_images:
-            raise _too_many(len(image_files), max_images)
+            raise _too_many(len(image_files), max_images) if options_model is RecognizeOptions else _one_document()
         fields: dict[str, Any] = {}
         lexicon: list[str] = []
         for key, value in form.multi_items():
@@ -135,7 +191,7 @@ async def _read_multipart(request: Request, max_images: int) -> tuple[list[Uploa
                 fields[key] = value
         if lexicon:
             fields["lexicon"] = lexicon
-        options = _validate(RecognizeOptions, fields)
+        options = _validate(options_model, fields)
         uploads = []
         for index, (_, upload) in enumerate(image_files):
             uploads.append(Upload(upload.filename or f"images[{index}]", await upload.read()))
@@ -148,16 +204,41 @@ def _words(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-async def _read_json(request: Request, max_images: int) -> tuple[list[Upload], RecognizeOptions]:
+def _one_document() -> ServeError:
+    return ServeError(
+        422, "invalid_request", "POST /v1/read reads one document a request: send the files one at a time "
+        "(a PDF or a multi-page TIFF may hold several pages)",
+    )  # fmt: skip
+
+
+async def _parse_json(request: Request, model: type[_JSONBody]) -> _JSONBody:
     body = await request.body()
     try:
-        payload = RecognizeJSON.model_validate_json(body)
+        return model.model_validate_json(body)
     except ValidationError as error:
         invalid_json = [e for e in error.errors() if e["type"] == "json_invalid"]
         if invalid_json:
             reason = (invalid_json[0].get("ctx") or {}).get("error") or invalid_json[0]["msg"]
             raise ServeError(400, "malformed_json", f"the body is not valid JSON: {reason}") from None
         raise ServeError(422, "invalid_request", _describe(error)) from None
+
+
+async def _read_page_json(request: Request) -> tuple[list[Upload], ReadOptions]:
+    payload = await _parse_json(request, ReadJSON)
+    item = payload.image
+    text, name = (item.data, item.name) if isinstance(item, ImagePayload) else (item, None)
+    name = name or "image"
+    try:
+        data = _b64decode(text)
+    except ValueError as error:
+        problem = ImageProblem(0, name, f"not valid base64: {error}")
+        raise ServeError(400, "malformed_base64", describe_problems([problem], 1), [problem]) from None
+    options = ReadOptions.model_validate(payload.model_dump(exclude={"image"}, exclude_unset=True))
+    return [Upload(name, data)], options
+
+
+async def _read_json(request: Request, max_images: int) -> tuple[list[Upload], RecognizeOptions]:
+    payload = await _parse_json(request, RecognizeJSON)
     if len(payload.images) > max_images:
         raise _too_many(len(payload.images), max_images)
     uploads: list[Upload] = []
@@ -176,7 +257,7 @@ async def _read_json(request: Request, max_images: int) -> tuple[list[Upload], R
     return uploads, options
 
 
-def check_options(options: RecognizeOptions, config: ServeConfig) -> RecognizeOptions:
+def check_options(options: _Options, config: ServeConfig) -> _Options:
     """``options`` within the service's bounds on a request's work, or a ``ServeError``: a lexicon over
     ``--max-lexicon-words`` or ``--max-lexicon-mb`` (413), a ``max_edit_distance`` over ``--max-edit-distance``
     (422). A client that sets no distance gets the default, lowered to the service's limit."""

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from .payload import MULTIPART_TYPE, RecognizeJSON
+from .payload import MULTIPART_TYPE, ReadJSON, RecognizeJSON
 
 
 class ImageTiming(BaseModel):
@@ -29,6 +29,52 @@ class ImageResult(BaseModel):
 
 class RecognizeResponse(BaseModel):
     results: list[ImageResult]
+    decoder: str
+    total_ms: float = Field(description="time from reading the request to answering it")
+
+
+Box = list[int]  # [x0, y0, x1, y1] in page pixels, x1 and y1 exclusive
+
+
+class WordResult(BaseModel):
+    text: str
+    box: Box
+    confidence: float = Field(description="the product of its characters' probabilities")
+
+
+class LineResult(BaseModel):
+    text: str
+    box: Box
+    confidence: float = Field(description="P(text | line image), in [0, 1]")
+    words: list[WordResult]
+
+
+class BlockResult(BaseModel):
+    kind: str = Field(description="text")
+    box: Box
+    lines: list[LineResult] = Field(description="in reading order")
+
+
+class PageResult(BaseModel):
+    """One page, as ``crnn read --format json`` writes it (docs/reading_pages.md)."""
+
+    source: str = Field(description="the file name (or the JSON name)")
+    page_number: int = Field(description="counts from 1 within the document")
+    width: int = Field(description="of the page image the boxes refer to (upright and deskewed)")
+    height: int
+    rotation: int = Field(description="0, 90, 180 or 270: degrees counter-clockwise the page was turned to read it")
+    skew: float = Field(
+        description="the page's tilt in degrees (counter-clockwise positive), turned back before reading"
+    )
+    text: str = Field(description="reading order: lines apart by a newline, blocks by a blank line")
+    blocks: list[BlockResult] = Field(description="in reading order: columns left to right, top to bottom")
+    figures: list[Box] = Field(description="pictures and rules set aside, not read")
+    warnings: list[str]
+
+
+class ReadResponse(BaseModel):
+    pages: list[PageResult]
+    text: str = Field(description="every page's text, pages apart by a form feed")
     decoder: str
     total_ms: float = Field(description="time from reading the request to answering it")
 
@@ -66,16 +112,19 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
+_OPTION_PROPERTIES: dict[str, Any] = {
+    "decoder": {"type": "string", "enum": ["greedy", "beam", "lexicon"], "default": "greedy"},
+    "beam_width": {"type": "integer", "default": 10},
+    "lexicon": {"type": "string", "description": "lexicon words, one per line"},
+    "max_edit_distance": {"type": "integer", "default": 3},
+    "allow": {"type": "string"},
+    "block": {"type": "string"},
+}
 _MULTIPART_SCHEMA = {
     "type": "object",
     "properties": {
         "images": {"type": "array", "items": {"type": "string", "format": "binary"}, "description": "image files"},
-        "decoder": {"type": "string", "enum": ["greedy", "beam", "lexicon"], "default": "greedy"},
-        "beam_width": {"type": "integer", "default": 10},
-        "lexicon": {"type": "string", "description": "lexicon words, one per line"},
-        "max_edit_distance": {"type": "integer", "default": 3},
-        "allow": {"type": "string"},
-        "block": {"type": "string"},
+        **_OPTION_PROPERTIES,
     },
     "required": ["images"],
 }
@@ -83,7 +132,11 @@ _MULTIPART_SCHEMA = {
 # The JSON body's schema and the ones it refers to, added to the OpenAPI components (the route reads the
 # body itself, to accept two content types and to enforce the limits while reading).
 _JSON_SCHEMA = RecognizeJSON.model_json_schema(ref_template="#/components/schemas/{model}")
-OPENAPI_COMPONENTS: dict[str, Any] = {**_JSON_SCHEMA.pop("$defs", {}), "RecognizeJSON": _JSON_SCHEMA}
+_READ_JSON_SCHEMA = ReadJSON.model_json_schema(ref_template="#/components/schemas/{model}")
+OPENAPI_COMPONENTS: dict[str, Any] = {
+    **_JSON_SCHEMA.pop("$defs", {}), **_READ_JSON_SCHEMA.pop("$defs", {}), "RecognizeJSON": _JSON_SCHEMA,
+    "ReadJSON": _READ_JSON_SCHEMA,
+}  # fmt: skip
 
 RECOGNIZE_OPENAPI: dict[str, Any] = {
     "requestBody": {
@@ -94,6 +147,50 @@ RECOGNIZE_OPENAPI: dict[str, Any] = {
         },
     }
 }
+
+_READ_MULTIPART_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "image": {"type": "string", "format": "binary", "description": "a page image (PNG, JPEG, TIFF) or a PDF"},
+        **_OPTION_PROPERTIES,
+        "deskew": {"type": "boolean", "default": True},
+        "orientation": {"type": "boolean", "default": True},
+        "format": {"type": "string", "enum": ["json", "hocr", "text"], "default": "json"},
+    },
+    "required": ["image"],
+}
+
+READ_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            MULTIPART_TYPE: {"schema": _READ_MULTIPART_SCHEMA},
+            "application/json": {"schema": {"$ref": "#/components/schemas/ReadJSON"}},
+        },
+    },
+    "responses": {
+        "200": {
+            "description": "format=json: the pages; format=hocr: hOCR 1.2 XHTML; format=text: plain text",
+            "content": {
+                "application/xhtml+xml": {"schema": {"type": "string"}},
+                "text/plain": {"schema": {"type": "string"}},
+            },
+        }
+    },
+}
+
+READ_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in (
+        (400, "malformed JSON, base64 or multipart body; no document"),
+        (408, "the body did not arrive within --client-timeout-s"),
+        (413, "body over --max-body-mb, a page over --max-page-pixels, more pages than --max-pages, or a lexicon "
+              "over --max-lexicon-words/-mb"),
+        (415, "neither multipart/form-data nor application/json"),
+        (422, "the document cannot be read (bad_document, naming it), more than one file, or invalid options"),
+        (503, "the work took over --request-timeout-s"),
+    )
+}  # fmt: skip
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}
