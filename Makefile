@@ -6,7 +6,7 @@ TORCH_VERSION := 2.13.0
 # Tests and benchmarks run single-threaded: on a shared machine more threads mostly add jitter.
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: install test test-fast lint bench clean fonts fonts-md bench-synth demo pretrained browser gpu-bundle
+.PHONY: install test test-fast lint bench clean fonts fonts-md bench-synth demo pretrained browser gpu-bundle tesseract bench-pages-data bench-pages
 
 install: $(VENV)/.installed fonts browser
 
@@ -68,6 +68,31 @@ fonts-md: fonts
 
 bench-synth: install fonts
 	$(TEST_ENV) $(BIN)/python benchmarks/synth.py
+
+# Tesseract 5 and its English model, for benchmarks/pages.py (not part of install or test). apt-get needs
+# root or passwordless sudo; a no-op once `tesseract --version` works.
+tesseract:
+	@if tesseract --version >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	else echo "tesseract: not root and no passwordless sudo: install tesseract-ocr and tesseract-ocr-eng yourself" >&2; exit 1; fi; \
+	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends \
+		tesseract-ocr tesseract-ocr-eng >/dev/null
+
+# The Debian documentation packages whose PDFs are benchmarks/pages.py's real pages (benchmarks/real_pages.py,
+# SOURCES); a no-op once every one is there.
+PAGE_PDF_PACKAGES := maint-guide developers-reference libtasn1-doc shared-mime-info fonts-texgyre
+bench-pages-data:
+	@if dpkg -s $(PAGE_PDF_PACKAGES) >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	else echo "bench-pages-data: not root and no passwordless sudo: install $(PAGE_PDF_PACKAGES) yourself" >&2; exit 1; fi; \
+	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends \
+		$(PAGE_PDF_PACKAGES) >/dev/null
+
+# Our page reader against Tesseract on synthetic and real pages (docs/reading_pages.md, "Accuracy and speed").
+bench-pages: install fonts tesseract bench-pages-data
+	mkdir -p out && $(TEST_ENV) $(BIN)/python benchmarks/pages.py --out out/bench-pages.json
 
 # What one-command GPU training needs on a machine with Python 3.12 and PyTorch but no network
 # (docs/gpu_training.md): our wheel, the wheels that training needs except torch, a font subset, the
