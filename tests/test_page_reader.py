@@ -161,3 +161,18 @@ def test_page_limits_are_enforced_before_any_work() -> None:
         small.read(Image.new("L", (200, 100), 255), "big.png")
     with pytest.raises(ConfigError):
         PageOptions(max_skew=60)
+
+
+def test_word_boxes_are_where_the_words_were_drawn(reader: PageReader) -> None:
+    font = ImageFont.truetype(str(_font_path()), 24)
+    page = Image.new("L", (900, 200), 255)
+    draw = ImageDraw.Draw(page)
+    words, x, drawn = ["quick", "brown", "foxes", "jump", "high"], 60, []
+    for word in words:
+        drawn.append(draw.textbbox((x, 80), word, font=font))
+        draw.text((x, 80), word, font=font, fill=0)
+        x = drawn[-1][2] + 16
+    (line,) = reader.read(page).lines
+    assert [word.text for word in line.words] == words
+    for word, (x0, _, x1, _) in zip(line.words, drawn, strict=True):
+        assert abs(word.box.x0 - x0) <= 3 and abs(word.box.x1 - x1) <= 3

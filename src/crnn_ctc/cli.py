@@ -118,6 +118,7 @@ def _build_parser() -> argparse.ArgumentParser:
     commands = cast(_Commands, parser.add_subparsers(dest="command", metavar="COMMAND", action=_Commands))
     commands.required = True
     commands.add_command("predict", "recognize text in images", _add_predict_command)
+    commands.add_command("read", "read whole pages and PDFs: text, JSON or hOCR", _add_read_command)
     commands.add_command("dataset", "create, inspect and download datasets", _add_dataset_commands)
     commands.add_command("train", "train a model (seed form: --data_dir --model_dir --batch_size)", _add_train_command)
     commands.add_command("synth", "render synthetic word images into an LMDB dataset", _add_synth_command)
@@ -374,6 +375,12 @@ def _run_export(args: argparse.Namespace) -> int:
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); parity with PyTorch: max |log-prob difference| "
               f"{worst:.1e} at widths {widths} and batch sizes {batches}")  # fmt: skip
     return EXIT_OK
+
+
+def _add_read_command(commands: argparse._SubParsersAction) -> None:
+    from .page.command import add_read_command
+
+    add_read_command(commands)
 
 
 def _add_synth_command(commands: argparse._SubParsersAction) -> None:

@@ -135,7 +135,8 @@ def xy_cut(components: Components, height: float) -> list[np.ndarray]:
     """Blocks of components in reading order (recursive XY cut).
 
     A region is cut at its widest gap relative to what that gap must be: a column gutter (spanning
-    the region's whole height, at least 1.2 text heights; columns then read left to right) or a
+    the whole height of a region of several lines, at least 1.2 text heights; columns then read left
+    to right) or a
     horizontal gap (at least 1.5 text heights; top before bottom). Text height is the region's own,
     so the word spaces of a large headline are not taken for gutters.
     """
@@ -147,7 +148,9 @@ def xy_cut(components: Components, height: float) -> list[np.ndarray]:
         local = text_height(components.take(indices)) or height
         x0, x1 = components.x0[indices], components.x1[indices]
         y0, y1 = components.y0[indices], components.y1[indices]
-        vertical = [gap for gap in _gaps(x0, x1) if gap[1] - gap[0] >= 1.2 * local]
+        # A gutter separates columns of several lines; within one line a wide gap is still a word space.
+        several_lines = int(y1.max()) - int(y0.min()) > 2.5 * local
+        vertical = [gap for gap in _gaps(x0, x1) if gap[1] - gap[0] >= 1.2 * local] if several_lines else []
         horizontal = [gap for gap in _gaps(y0, y1) if gap[1] - gap[0] >= 1.5 * local]
         across = max((b - a) / (1.2 * local) for a, b in vertical) if vertical else 0.0
         down = max((b - a) / (1.5 * local) for a, b in horizontal) if horizontal else 0.0

@@ -227,8 +227,8 @@ def _words(prediction: Prediction, box: Box, page: _Upright) -> list[Word]:
     spans: list[tuple[int, int]]
     if len(tokens) == 1:
         spans = [(box.x0, box.x1)]
-    elif len(runs) >= len(tokens):
-        gaps = sorted(range(len(runs) - 1), key=lambda i: runs[i][0] - runs[i + 1][0])[: len(tokens) - 1]
+    elif len(runs) >= len(tokens):  # the widest gaps split the words
+        gaps = sorted(range(len(runs) - 1), key=lambda i: runs[i][1] - runs[i + 1][0])[: len(tokens) - 1]
         cuts = sorted(gaps)
         starts = [runs[0][0]] + [runs[i + 1][0] for i in cuts]
         stops = [runs[i][1] for i in cuts] + [runs[-1][1]]

@@ -1,4 +1,5 @@
-"""Skew and orientation from the ink alone: text lines make the ink's projection across them sharp.
+"""Skew and orientation from the ink alone: text lines make the ink's projection across them sharp,
+and letters have their nearest neighbours along the line.
 
 Written here rather than taken from a library: the projection-profile method is a few lines of NumPy
 on the ink points (no image is rotated to search), and the libraries that offer it (deskew, OpenCV's
@@ -63,11 +64,29 @@ def estimate_skew(mask: np.ndarray, max_angle: float = 10.0) -> float:
 
 
 def lines_run_vertically(mask: np.ndarray) -> bool:
-    """Whether the text lines run top to bottom (a page turned by 90 or 270 degrees): the ink's
-    projection onto x is clearly sharper than onto y."""
-    ys, xs = _ink_points(mask)
-    if len(ys) < 200:
+    """Whether the text lines run top to bottom (a page turned by 90 or 270 degrees).
+
+    Letters sit closer to their neighbours along a line than across lines, so most letter-sized
+    components find their nearest neighbour sideways in upright text, and above or below in turned
+    text. Unlike a projection profile, this holds for a page of a single line too.
+    """
+    from scipy.spatial import cKDTree
+
+    from .layout import find_components, text_height
+
+    components, _ = find_components(mask)
+    height = text_height(components)
+    if height == 0.0:
         return False
-    _, across_rows = _best_angle(ys, xs, 5.0)
-    _, across_columns = _best_angle(xs, ys, 5.0)
-    return across_columns > 1.1 * across_rows
+    h, w = components.height, components.width
+    size = np.maximum(h, w)
+    letters = (size >= 0.5 * height) & (size <= 3.0 * height) & (components.area >= 12)
+    if letters.sum() < 6:
+        return False
+    centres = np.stack(
+        [(components.x0 + components.x1)[letters] / 2.0, (components.y0 + components.y1)[letters] / 2.0], 1
+    )
+    _, nearest = cKDTree(centres).query(centres, k=2)
+    offsets = np.abs(centres[nearest[:, 1]] - centres)
+    sideways = np.count_nonzero(offsets[:, 0] > offsets[:, 1])
+    return bool(sideways < 0.4 * len(centres))
