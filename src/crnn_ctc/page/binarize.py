@@ -1,7 +1,9 @@
 """Grayscale and ink: a page image becomes a gray array and a boolean mask of dark-on-light ink.
 
-Sauvola's local threshold (scikit-image) copes with uneven lighting and paper tone, where one global
-threshold loses faint text; a global Otsu cap keeps it from turning paper texture into specks.
+Sauvola's local threshold copes with uneven lighting and paper tone, where one global threshold loses
+faint text; a global Otsu cap keeps it from turning paper texture into specks. The local mean and
+deviation come from SciPy's box filters: scikit-image 0.26's ``threshold_sauvola`` returned thresholds
+far above 255 on plain shaded paper here (its own gradient test too), which made whole regions ink.
 """
 
 from __future__ import annotations
@@ -26,15 +28,18 @@ def to_gray(image: Image.Image) -> np.ndarray:
 def ink_mask(gray: np.ndarray, text_height_hint: float | None = None) -> np.ndarray:
     """(H, W) bool: True where there is ink. Light text on a dark page is inverted first, so ink is
     always what differs from the page's dominant tone."""
-    from skimage.filters import threshold_otsu, threshold_sauvola
+    from scipy import ndimage
+    from skimage.filters import threshold_otsu
 
-    values = gray.astype(np.float32)
+    values = gray.astype(np.float64)  # float32 sums lose the local variance (thresholds past 1000 seen)
     if float(np.median(values)) < 110.0:  # a dark page: read the light marks as ink
         values = 255.0 - values
     if float(values.max()) - float(values.min()) < 24.0:  # one flat tone: nothing is written here
         return np.zeros(gray.shape, dtype=bool)
     window = _window(gray.shape, text_height_hint)
-    local = threshold_sauvola(values, window_size=window, k=0.2)
+    mean = ndimage.uniform_filter(values, window, mode="reflect")
+    deviation = np.sqrt(np.maximum(ndimage.uniform_filter(values * values, window, mode="reflect") - mean * mean, 0.0))
+    local = mean * (1.0 + 0.2 * (deviation / 128.0 - 1.0))  # Sauvola: k = 0.2, R = 128 (8-bit range / 2)
     global_cap = threshold_otsu(values)
     # Below the local threshold, and not paper brighter than the page's own ink/paper split.
     return (values < local) & (values < global_cap + 0.5 * (255.0 - global_cap))

@@ -82,7 +82,7 @@ class PageReader:
                 f"{options.max_pixels:,} (--max-page-pixels)", page_number,
             )  # fmt: skip
         gray = to_gray(image)
-        vertical = options.orientation and lines_run_vertically(_analysis_mask(gray, options)[1])
+        vertical = options.orientation and lines_run_vertically(_analysis_mask(gray, options)[2])
         page = self._upright(np.rot90(gray, 1) if vertical else gray, 90 if vertical else 0)
         if options.orientation and page.layout.blocks and self._reads_better_turned(page):
             page = self._upright(np.rot90(gray, 3 if vertical else 2), 270 if vertical else 180)
@@ -90,7 +90,7 @@ class PageReader:
 
     def _upright(self, gray: np.ndarray, rotation: int) -> _Upright:
         gray = np.ascontiguousarray(gray)
-        scale, mask = _analysis_mask(gray, self.options)
+        scale, small, mask = _analysis_mask(gray, self.options)
         skew = estimate_skew(mask, self.options.max_skew) if self.options.deskew else 0.0
         if abs(skew) >= 0.1:  # straighten the full-resolution page, filling with its paper tone
             paper = int(np.median(gray))
@@ -98,10 +98,10 @@ class PageReader:
                 -skew, resample=Image.Resampling.BILINEAR, expand=True, fillcolor=paper
             )
             gray = np.asarray(turned)
-            scale, mask = _analysis_mask(gray, self.options)
+            scale, small, mask = _analysis_mask(gray, self.options)
         else:
             skew = 0.0
-        return _Upright(gray, scale, mask, analyse_layout(mask), rotation, round(skew, 2))
+        return _Upright(gray, scale, mask, analyse_layout(mask, small), rotation, round(skew, 2))
 
     def _reads_better_turned(self, page: _Upright) -> bool:
         """Whether the page reads better upside down: the widest lines read both ways, compared by the
@@ -143,13 +143,13 @@ class PageReader:
                     tuple(warnings))  # fmt: skip
 
 
-def _analysis_mask(gray: np.ndarray, options: PageOptions) -> tuple[float, np.ndarray]:
-    """The ink mask of a copy of the page of at most ``analysis_pixels``, and that copy's scale."""
+def _analysis_mask(gray: np.ndarray, options: PageOptions) -> tuple[float, np.ndarray, np.ndarray]:
+    """A copy of the page of at most ``analysis_pixels``, its scale, and its ink mask."""
     scale = min(1.0, math.sqrt(options.analysis_pixels / float(gray.size)))
     if scale < 1.0:
         size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
         gray = np.asarray(Image.fromarray(gray).resize(size, Image.Resampling.BOX))
-    return scale, ink_mask(gray)
+    return scale, gray, ink_mask(gray)
 
 
 def _scaled(box: Box, scale: float, limit: tuple[int, int] | None = None) -> Box:
