@@ -160,6 +160,36 @@ def test_decoder_options_per_request(client: httpx.Client) -> None:
     assert as_json.status_code == 200 and as_json.json()["results"][0]["text"] == "Yellow"
 
 
+PARITY_LEXICON = ["Hello", "Help", "coffee", "toffee", "STREET", "2026", "book", "look", "OPEN", "Recognition"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "decoder", "options"),
+    [
+        ({}, "greedy", {}),
+        ({"decoder": "beam", "beam_width": "5", "block": "0"}, "beam", {"beam_width": 5, "block": "0"}),
+        ({"decoder": "lexicon", "lexicon": "\n".join(PARITY_LEXICON)}, "lexicon", {"lexicon": PARITY_LEXICON}),
+    ],
+    ids=["greedy", "beam", "lexicon"],
+)
+def test_the_service_reads_as_the_recognizer(
+    client: httpx.Client, recognizer, fields: dict, decoder: str, options: dict
+) -> None:
+    from crnn_ctc import Recognizer
+    from crnn_ctc.decode import DecoderOptions, make_decoder
+
+    names = sorted(LABELS)
+    response = client.post("/v1/recognize", files=_files(*((name, _png(name)) for name in names)), data=fields)
+    assert response.status_code == 200, response.text
+    chosen = make_decoder(decoder, recognizer.charset, DecoderOptions(**options))
+    local = Recognizer(recognizer.info, recognizer.engine, chosen)
+    expected = local.recognize([SAMPLES / name for name in names])
+    for result, prediction in zip(response.json()["results"], expected, strict=True):
+        assert (result["text"], result["flagged"]) == (prediction.text, prediction.flagged), result["name"]
+        assert result["confidence"] == pytest.approx(prediction.confidence, abs=1e-4)
+        assert result["char_probs"] == pytest.approx(prediction.char_probs, abs=1e-4)
+
+
 def test_docs_are_served_without_a_cdn(client: httpx.Client) -> None:
     docs = client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()

@@ -227,3 +227,23 @@ def test_reading_past_the_time_budget_is_stopped_with_503() -> None:
     with TestClient(create_app(ServeConfig(threads=1, request_timeout_s=0.01, log_level="warning"))) as http:
         response = http.post("/v1/read", files={"image": ("page.png", encoded(image, "PNG"), "image/png")})
         assert "--request-timeout-s" in _error(response, 503, "timeout")
+
+
+def test_a_page_is_read_as_the_recognizer_reads_it(client: TestClient) -> None:
+    from crnn_ctc import Recognizer
+    from crnn_ctc.decode import DecoderOptions, make_decoder
+    from crnn_ctc.page.reader import PageOptions
+
+    image, _ = drawn_page()
+    fields = {"decoder": "beam", "beam_width": "4", "block": "q"}
+    response = client.post("/v1/read", files={"image": ("page.png", encoded(image, "PNG"), "image/png")}, data=fields)
+    assert response.status_code == 200, response.text
+    served = client.app.state.service.recognizer  # type: ignore[attr-defined]
+    beam = make_decoder("beam", served.charset, DecoderOptions(beam_width=4, block="q"))
+    local = Recognizer(served.info, served.engine, beam)
+    page = local.read_page(image, options=PageOptions(max_pixels=MAX_PAGE_PIXELS))
+    [answer] = response.json()["pages"]
+    assert answer["text"] == page.text
+    lines = [line for block in answer["blocks"] for line in block["lines"]]
+    assert [line["text"] for line in lines] == [line.text for line in page.lines]
+    assert [line["confidence"] for line in lines] == pytest.approx([line.confidence for line in page.lines], abs=1e-4)

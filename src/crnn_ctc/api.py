@@ -16,15 +16,8 @@ from .bundle import MODEL_SUFFIX, ModelBundle, ModelInfo, load_bundle, model_inf
 from .charset import Charset
 from .decode import Decoder, DecoderOptions, make_decoder
 from .errors import ImageError
-from .preprocess import (
-    DEFAULT_MAX_PIXELS,
-    ImageInput,
-    PreprocessConfig,
-    collate,
-    describe_source,
-    preprocess,
-    width_groups,
-)
+from .inference import recognize_window
+from .preprocess import DEFAULT_MAX_PIXELS, ImageInput, PreprocessConfig, describe_source
 from .runtime import Engine, OnnxEngine, create_engine, set_threads
 from .runtime.tempered import TemperedEngine
 
@@ -169,32 +162,22 @@ class Recognizer:
         window: Sequence[tuple[ImageInput, str | None]],
         counter: Iterator[int],
         batch_size: int,
-        errors: str,
+        errors: Literal["raise", "report"],
     ) -> list[Prediction]:
-        sources: list[str] = []
-        arrays: dict[int, np.ndarray] = {}
-        results: list[Prediction | None] = [None] * len(window)
-        for slot, (image, name) in enumerate(window):
-            source = name or describe_source(image, next(counter))
-            sources.append(source)
-            try:
-                arrays[slot] = preprocess(image, self.info.preprocess, name=source, max_pixels=self.max_pixels)
-            except ImageError as error:
-                if errors == "raise":
-                    raise
-                results[slot] = Prediction("", 0.0, (), source, error.reason)
-        # Batches of similar widths within the window: padding costs as much as image (width_groups).
-        preprocessed = list(arrays)
-        for group in width_groups([arrays[slot].shape[2] for slot in preprocessed], batch_size):
-            slots = [preprocessed[index] for index in group]
-            batch, widths = collate([arrays[slot] for slot in slots])
-            log_probs, lengths = self.engine.run(batch, widths)
-            decoded_batch = self.decoder.decode(log_probs, lengths, names=[sources[slot] for slot in slots])
-            for slot, decoded in zip(slots, decoded_batch, strict=True):
-                results[slot] = Prediction(
-                    decoded.text, decoded.confidence, decoded.char_probs, sources[slot], flagged=decoded.flagged
+        inputs = [(image, name or describe_source(image, next(counter))) for image, name in window]
+        outcomes = recognize_window(
+            self.engine, self.decoder, inputs, self.info.preprocess, batch_size=batch_size,
+            max_pixels=self.max_pixels, errors=errors,
+        )  # fmt: skip
+        predictions = []
+        for (_, source), outcome in zip(inputs, outcomes, strict=True):
+            if isinstance(outcome, ImageError):
+                predictions.append(Prediction("", 0.0, (), source, outcome.reason))
+            else:
+                predictions.append(
+                    Prediction(outcome.text, outcome.confidence, outcome.char_probs, source, flagged=outcome.flagged)
                 )
-        return [result for result in results if result is not None]
+        return predictions
 
     def read_page(
         self,

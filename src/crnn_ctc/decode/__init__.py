@@ -27,9 +27,14 @@ from .lexicon_search import LexiconDecoder
 DECODERS: tuple[str, ...] = ("greedy", "beam", "lexicon")
 
 
+# A mapping of per-image lexicons as ``DecoderOptions`` holds it: (image, words) pairs, hashable.
+ImageWordPairs = tuple[tuple[str, tuple[str, ...]], ...]
+
+
 @dataclass(frozen=True)
 class DecoderOptions:
-    """Settings of the decoders; each decoder reads the ones it uses.
+    """Settings of the decoders; each decoder reads the ones it uses. Hashable, so that equal options can key
+    a cache of built decoders (the service's): words given as a list or a mapping are kept as tuples.
 
     ``lexicon``: a file (one word a line), the words, or a built ``Lexicon`` (to share its index between
     recognizers). ``image_lexicons``: a TSV file (``IMAGE<TAB>word,word,...``), a mapping, or an
@@ -38,12 +43,19 @@ class DecoderOptions:
 
     beam_width: int = 10
     lexicon: str | Path | Iterable[str] | Lexicon | None = None
-    image_lexicons: str | Path | Mapping[str, Iterable[str]] | ImageLexicons | None = None
+    image_lexicons: str | Path | Mapping[str, Iterable[str]] | ImageWordPairs | ImageLexicons | None = None
     max_edit_distance: int = 3
     full_search_limit: int = 1000
     lexicon_index: NeighbourIndex = "auto"
     allow: str | None = None
     block: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.lexicon is not None and not isinstance(self.lexicon, (str, Path, Lexicon, tuple)):
+            object.__setattr__(self, "lexicon", tuple(self.lexicon))
+        if isinstance(self.image_lexicons, Mapping):
+            pairs = tuple((name, tuple(words)) for name, words in self.image_lexicons.items())
+            object.__setattr__(self, "image_lexicons", pairs)
 
 
 def make_decoder(
@@ -84,13 +96,13 @@ def _lexicon(
 
 
 def _image_lexicons(
-    source: str | Path | Mapping[str, Iterable[str]] | ImageLexicons | None, charset: Charset
+    source: str | Path | Mapping[str, Iterable[str]] | ImageWordPairs | ImageLexicons | None, charset: Charset
 ) -> ImageLexicons | None:
     if source is None or isinstance(source, ImageLexicons):
         return source
     if isinstance(source, (str, Path)):
         return ImageLexicons.read(source, charset)
-    return ImageLexicons(source, charset)
+    return ImageLexicons(dict(source), charset)
 
 
 __all__ = [

@@ -164,11 +164,8 @@ class Service:
         answers = [_answer(index, *row) for index, row in enumerate(rows)]
         return RecognizeResponse(results=answers, decoder=options.decoder, total_ms=_ms(time.perf_counter() - started))
 
-    def _build_decoder(self, key: tuple[Any, ...]) -> Decoder:
-        name, beam_width, lexicon, max_edit_distance, allow, block = key
-        options = DecoderOptions(
-            beam_width=beam_width, lexicon=lexicon, max_edit_distance=max_edit_distance, allow=allow, block=block
-        )
+    def _build_decoder(self, key: tuple[str, DecoderOptions]) -> Decoder:
+        name, options = key
         try:
             return make_decoder(name, self.recognizer.charset, options)
         except (ValueError, CrnnError) as error:
@@ -287,6 +284,14 @@ def create_app(config: ServeConfig, recognizer: Recognizer | None = None) -> Fas
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts every answer, 413s included
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _add_error_handlers(app, metrics)
+    _add_routes(app, service, metrics, page)
+    _add_openapi_components(app)
+    return app
+
+
+def _add_error_handlers(app: FastAPI, metrics: ServeMetrics) -> None:
+    """Every failure answers with the one JSON error shape (``errors.py``) and is counted by its code."""
 
     def refuse(error: ServeError) -> JSONResponse:
         metrics.errors.labels(error.code).inc()
@@ -311,6 +316,10 @@ def create_app(config: ServeConfig, recognizer: Recognizer | None = None) -> Fas
         metrics.errors.labels("internal_error").inc()
         message = f"internal error ({type(error).__name__}); the service keeps running, see its log"
         return JSONResponse(error_body(500, "internal_error", message), 500)
+
+
+def _add_routes(app: FastAPI, service: Service, metrics: ServeMetrics, page: str) -> None:
+    """The web page, health, model description, metrics, and the two reading endpoints."""
 
     @app.get("/", include_in_schema=False)
     async def index() -> HTMLResponse:
@@ -356,6 +365,9 @@ def create_app(config: ServeConfig, recognizer: Recognizer | None = None) -> Fas
         """
         return await service.read(request)
 
+
+def _add_openapi_components(app: FastAPI) -> None:
+    """The OpenAPI schema with the models that the hand-written request bodies refer to (``schemas.py``)."""
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -365,7 +377,6 @@ def create_app(config: ServeConfig, recognizer: Recognizer | None = None) -> Fas
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]
-    return app
 
 
 def app_from_environment() -> FastAPI:

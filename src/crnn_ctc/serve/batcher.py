@@ -2,9 +2,10 @@
 
 Requests put their preprocessed images on a queue and await one future per image. A single worker
 thread takes the first waiting image, gathers more for at most ``wait_s`` after that image arrived (none
-when the queue already holds a full batch, as it does under load), runs the engine once per group of
-similar widths, decodes the images that use the service's default decoder in one call, and resolves each
-request's futures on its event loop. Requests with their own decoder get their log-probabilities back
+when the queue already holds a full batch, as it does under load), runs each group of similar widths
+through ``inference.run_group`` (the forward pass and decode ``Recognizer`` runs: one engine call, the images
+that use the service's default decoder decoded in one call), and resolves each request's futures on its
+event loop. Requests with their own decoder get their log-probabilities back
 and decode them themselves, so a slow beam or lexicon search never holds up the shared forward pass.
 """
 
@@ -22,15 +23,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..decode import Decoded, Decoder
-from ..preprocess import collate
-from ..preprocess import width_groups as _width_groups
+from ..inference import group_by_width, run_group
 from ..runtime import Engine
 from .errors import ServeError
 from .metrics import ServeMetrics
 
 log = logging.getLogger("crnn_ctc.serve")
 
-# Groups of similar widths (preprocess.width_groups): measured on 256 IIIT5K words (small model, ONNX
+# Groups of similar widths (inference.group_by_width): measured on 256 IIIT5K words (small model, ONNX
 # Runtime, 1 thread), random batches of 32 took 2.2x the time of one-by-one inference, while groups split
 # at 0.85 of the widest took 0.85x (0.8: 0.87x, 0.9: 0.89x, 1.0: 0.93x).
 
@@ -156,34 +156,27 @@ class Batcher:
     def _run_group(self, group: list[_Job]) -> None:
         started = time.perf_counter()
         try:
-            batch, widths = collate([job.array for job in group])
-            log_probs, lengths = self.engine.run(batch, widths)
-            forwarded = time.perf_counter()
-            rows = [row for row, job in enumerate(group) if job.decode]
-            decoded: dict[int, Decoded] = {}
-            if rows:
-                names = [group[row].name for row in rows]
-                decoded = dict(zip(rows, self.decoder.decode(log_probs[rows], lengths[rows], names=names), strict=True))
+            arrays, names = [job.array for job in group], [job.name for job in group]
+            output = run_group(self.engine, self.decoder, arrays, names, decode=[job.decode for job in group])
         except Exception as error:  # a failing batch fails its requests (500), never the worker
             log.exception("forward pass of %d images failed", len(group))
             for job in group:
                 _deliver(job, error)
             return
-        finished = time.perf_counter()
         if self.metrics is not None:
             self.metrics.batch_size.observe(len(group))
             self.metrics.images.inc(len(group))
-            self.metrics.inference.observe(finished - started)
+            self.metrics.inference.observe(output.forward_s + output.decode_s)
         for row, job in enumerate(group):
             if self.metrics is not None:
                 self.metrics.queue_wait.observe(started - job.enqueued)
-            steps = int(lengths[row])
+            decoded = output.decoded[row]
             result = BatchResult(
-                log_probs=None if row in decoded else np.ascontiguousarray(log_probs[row : row + 1, :steps]),
-                decoded=decoded.get(row),
+                log_probs=None if decoded is not None else output.row_log_probs(row),
+                decoded=decoded,
                 queued_s=started - job.enqueued,
-                forward_s=forwarded - started,
-                decode_s=finished - forwarded,
+                forward_s=output.forward_s,
+                decode_s=output.decode_s,
                 batch_size=len(group),
             )
             _deliver(job, result)
@@ -191,8 +184,7 @@ class Batcher:
 
 def width_groups(jobs: Sequence[_Job], max_batch: int) -> list[list[_Job]]:
     """``jobs`` widest first, cut into groups of at most ``max_batch`` whose widths stay within MIN_WIDTH_FILL."""
-    groups = _width_groups([job.array.shape[2] for job in jobs], max_batch)
-    return [[jobs[index] for index in group] for group in groups]
+    return group_by_width(jobs, [job.array.shape[2] for job in jobs], max_batch)
 
 
 def _deliver(job: _Job, outcome: BatchResult | BaseException) -> None:

@@ -1,8 +1,9 @@
 """``POST /v1/read``: one document (a page image, a multi-page TIFF or a PDF) read page by page with
 ``page.PageReader``, one document at a time, within the request's time budget.
 
-The pages are read in a worker thread with the service's engine (the batcher's thread shares it: ONNX
-Runtime sessions and PyTorch inference may be called from two threads) and the request's decoder.
+The pages are read in a worker thread by a ``Recognizer`` made for the request (so their lines go through
+``inference.recognize_window``, as ``crnn read``'s do) from the service's engine (the batcher's thread shares
+it: ONNX Runtime sessions and PyTorch inference may be called from two threads) and the request's decoder.
 """
 
 from __future__ import annotations

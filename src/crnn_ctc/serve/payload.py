@@ -14,6 +14,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 
+from ..decode import DecoderOptions
 from .config import ServeConfig
 from .errors import ImageProblem, ServeError, describe_problems
 
@@ -55,10 +56,14 @@ class RecognizeOptions(BaseModel):
     def is_default(self) -> bool:
         return self.decoder == "greedy" and not self.allow and not self.block and not self.lexicon
 
-    def decoder_key(self) -> tuple[Any, ...]:
-        """A hashable identity of the decoder these options build (for the service's decoder cache)."""
-        lexicon = tuple(self.lexicon) if self.lexicon is not None else None
-        return (self.decoder, self.beam_width, lexicon, self.max_edit_distance, self.allow or None, self.block or None)
+    def decoder_key(self) -> tuple[str, DecoderOptions]:
+        """The decoder these options build: its name and its (hashable) options, the key of the service's
+        decoder cache. An empty ``allow`` or ``block`` means none."""
+        options = DecoderOptions(
+            beam_width=self.beam_width, lexicon=self.lexicon, max_edit_distance=self.max_edit_distance,
+            allow=self.allow or None, block=self.block or None,
+        )  # fmt: skip
+        return self.decoder, options
 
 
 class ImagePayload(BaseModel):
