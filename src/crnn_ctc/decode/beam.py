@@ -9,6 +9,7 @@ nothing is pruned and the final scores are the exact P(labelling | image).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -45,6 +46,32 @@ class _Trie:
         return tuple(reversed(symbols))
 
 
+@dataclass(frozen=True)
+class _Beams:
+    """Every sample's beam as (samples, width) arrays: the log-probability of a prefix's alignments ending in
+    a blank and in its last symbol, the prefix's trie node, its parent's node and its last symbol. Unused
+    slots have node -1 and -inf scores."""
+
+    blank_score: np.ndarray
+    symbol_score: np.ndarray
+    node: np.ndarray
+    parent: np.ndarray
+    last: np.ndarray
+
+    @classmethod
+    def start(cls, samples: int, width: int) -> _Beams:
+        """Each sample's beam holding its empty prefix (its root node) alone, with probability 1."""
+        blank_score = np.full((samples, width), NEG_INF)
+        symbol_score = np.full((samples, width), NEG_INF)
+        node = np.full((samples, width), -1, dtype=np.int64)
+        parent = np.full((samples, width), -2, dtype=np.int64)
+        last = np.zeros((samples, width), dtype=np.int64)
+        blank_score[:, 0] = 0.0
+        node[:, 0] = np.arange(samples)
+        parent[:, 0] = -1
+        return cls(blank_score, symbol_score, node, parent, last)
+
+
 def prefix_beam_search(
     log_probs: np.ndarray, lengths: np.ndarray, beam_width: int, allowed: np.ndarray | None = None
 ) -> list[list[tuple[tuple[int, ...], float]]]:
@@ -54,66 +81,79 @@ def prefix_beam_search(
     log_probs = constrain(np.asarray(log_probs), allowed)
     lengths = np.asarray(lengths, dtype=np.int64)
     samples, total_steps, classes = log_probs.shape
-    width = beam_width
     trie = _Trie(samples, classes)
-    sample_index = np.arange(samples)[:, np.newaxis]
-    # Beam state, (samples, width): scores ending in blank / in the last symbol, prefix node, its parent
-    # node and its last symbol. Unused slots have node -1 and -inf scores.
-    blank_score = np.full((samples, width), NEG_INF)
-    symbol_score = np.full((samples, width), NEG_INF)
-    node = np.full((samples, width), -1, dtype=np.int64)
-    parent = np.full((samples, width), -2, dtype=np.int64)
-    last = np.zeros((samples, width), dtype=np.int64)
-    blank_score[:, 0] = 0.0
-    node[:, 0] = np.arange(samples)
-    parent[:, 0] = -1
-    symbols = np.arange(1, classes)
+    beams = _Beams.start(samples, beam_width)
     for step in range(min(total_steps, int(np.max(lengths, initial=0)))):
-        step_log_probs = log_probs[:, step, :].astype(np.float64)
-        total = np.logaddexp(blank_score, symbol_score)
-        stay_blank = total + step_log_probs[:, BLANK, np.newaxis]
-        stay_symbol = symbol_score + np.take_along_axis(step_log_probs, last, axis=1)
-        # Extending by the prefix's own last symbol needs a blank in between.
-        from_score = np.where(last[:, :, np.newaxis] == symbols, blank_score[:, :, np.newaxis], total[:, :, np.newaxis])
-        extend = from_score + step_log_probs[:, np.newaxis, 1:]
-        # An extension that is already in the beam merges into that entry.
-        is_parent = (parent[:, :, np.newaxis] == node[:, np.newaxis, :]) & (node[:, np.newaxis, :] >= 0)
-        sample_of, child_slot = np.nonzero(is_parent.any(axis=2))
-        parent_slot = is_parent[sample_of, child_slot].argmax(axis=1)
-        symbol_index = last[sample_of, child_slot] - 1
-        stay_symbol[sample_of, child_slot] = np.logaddexp(
-            stay_symbol[sample_of, child_slot], extend[sample_of, parent_slot, symbol_index]
-        )
-        extend[sample_of, parent_slot, symbol_index] = NEG_INF
-
-        candidates = np.concatenate([np.logaddexp(stay_blank, stay_symbol), extend.reshape(samples, -1)], axis=1)
-        chosen = np.argpartition(-candidates, width - 1, axis=1)[:, :width]
-        chosen_score = np.take_along_axis(candidates, chosen, axis=1)
-        stays = chosen < width
-        source = np.where(stays, chosen, (chosen - width) // (classes - 1))
-        new_symbol = np.where(stays, last[sample_index, source], (chosen - width) % (classes - 1) + 1)
-        new_blank = np.where(stays, stay_blank[sample_index, source], NEG_INF)
-        new_symbol_score = np.where(stays, stay_symbol[sample_index, source], chosen_score)
-        new_parent = np.where(stays, parent[sample_index, source], node[sample_index, source])
-        new_node = np.where(stays, node[sample_index, source], -1)
-        used = np.isfinite(chosen_score)
-        active = (step < lengths)[:, np.newaxis]
-        for row, slot in zip(*np.nonzero(used & ~stays & active), strict=True):
-            new_node[row, slot] = trie.child(int(new_parent[row, slot]), int(new_symbol[row, slot]))
-        keep_old = ~active
-        blank_score = np.where(keep_old, blank_score, np.where(used, new_blank, NEG_INF))
-        symbol_score = np.where(keep_old, symbol_score, np.where(used, new_symbol_score, NEG_INF))
-        node = np.where(keep_old, node, np.where(used, new_node, -1))
-        parent = np.where(keep_old, parent, np.where(used, new_parent, -2))
-        last = np.where(keep_old, last, np.where(used, new_symbol, BLANK))
-    final = np.logaddexp(blank_score, symbol_score)
-    beams = []
+        stay_blank, stay_symbol, extend = _extensions(beams, log_probs[:, step, :].astype(np.float64))
+        beams = _advance(beams, stay_blank, stay_symbol, extend, (step < lengths)[:, np.newaxis], trie)
+    final = np.logaddexp(beams.blank_score, beams.symbol_score)
+    result = []
     for row in range(samples):
         order = np.argsort(-final[row], kind="stable")
-        beams.append(
-            [(trie.labels(int(node[row, slot])), float(final[row, slot])) for slot in order if node[row, slot] >= 0]
-        )
-    return beams
+        nodes = beams.node[row]
+        result.append([(trie.labels(int(nodes[slot])), float(final[row, slot])) for slot in order if nodes[slot] >= 0])
+    return result
+
+
+def _extensions(beams: _Beams, step_log_probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One more step's scores: of each prefix staying as it is, ending in a blank and in its symbol,
+    (samples, width) each, and of each extension by a symbol, (samples, width, classes - 1). An extension
+    that is already in the beam is merged into that entry, and is -inf among the extensions."""
+    blank_score, symbol_score = beams.blank_score, beams.symbol_score
+    node, parent, last = beams.node, beams.parent, beams.last
+    symbols = np.arange(1, step_log_probs.shape[1])
+    total = np.logaddexp(blank_score, symbol_score)
+    stay_blank = total + step_log_probs[:, BLANK, np.newaxis]
+    stay_symbol = symbol_score + np.take_along_axis(step_log_probs, last, axis=1)
+    # Extending by the prefix's own last symbol needs a blank in between.
+    from_score = np.where(last[:, :, np.newaxis] == symbols, blank_score[:, :, np.newaxis], total[:, :, np.newaxis])
+    extend = from_score + step_log_probs[:, np.newaxis, 1:]
+    # An extension that is already in the beam merges into that entry.
+    is_parent = (parent[:, :, np.newaxis] == node[:, np.newaxis, :]) & (node[:, np.newaxis, :] >= 0)
+    sample_of, child_slot = np.nonzero(is_parent.any(axis=2))
+    parent_slot = is_parent[sample_of, child_slot].argmax(axis=1)
+    symbol_index = last[sample_of, child_slot] - 1
+    stay_symbol[sample_of, child_slot] = np.logaddexp(
+        stay_symbol[sample_of, child_slot], extend[sample_of, parent_slot, symbol_index]
+    )
+    extend[sample_of, parent_slot, symbol_index] = NEG_INF
+    return stay_blank, stay_symbol, extend
+
+
+def _advance(
+    beams: _Beams,
+    stay_blank: np.ndarray,
+    stay_symbol: np.ndarray,
+    extend: np.ndarray,
+    active: np.ndarray,
+    trie: _Trie,
+) -> _Beams:
+    """The ``width`` best of the stayed and extended prefixes; a sample past its length (not ``active``)
+    keeps its beam. A new prefix gets its trie node here."""
+    samples, width = beams.node.shape
+    classes = extend.shape[2] + 1
+    sample_index = np.arange(samples)[:, np.newaxis]
+    candidates = np.concatenate([np.logaddexp(stay_blank, stay_symbol), extend.reshape(samples, -1)], axis=1)
+    chosen = np.argpartition(-candidates, width - 1, axis=1)[:, :width]
+    chosen_score = np.take_along_axis(candidates, chosen, axis=1)
+    stays = chosen < width
+    source = np.where(stays, chosen, (chosen - width) // (classes - 1))
+    new_symbol = np.where(stays, beams.last[sample_index, source], (chosen - width) % (classes - 1) + 1)
+    new_blank = np.where(stays, stay_blank[sample_index, source], NEG_INF)
+    new_symbol_score = np.where(stays, stay_symbol[sample_index, source], chosen_score)
+    new_parent = np.where(stays, beams.parent[sample_index, source], beams.node[sample_index, source])
+    new_node = np.where(stays, beams.node[sample_index, source], -1)
+    used = np.isfinite(chosen_score)
+    for row, slot in zip(*np.nonzero(used & ~stays & active), strict=True):
+        new_node[row, slot] = trie.child(int(new_parent[row, slot]), int(new_symbol[row, slot]))
+    keep_old = ~active
+    return _Beams(
+        blank_score=np.where(keep_old, beams.blank_score, np.where(used, new_blank, NEG_INF)),
+        symbol_score=np.where(keep_old, beams.symbol_score, np.where(used, new_symbol_score, NEG_INF)),
+        node=np.where(keep_old, beams.node, np.where(used, new_node, -1)),
+        parent=np.where(keep_old, beams.parent, np.where(used, new_parent, -2)),
+        last=np.where(keep_old, beams.last, np.where(used, new_symbol, BLANK)),
+    )
 
 
 class BeamSearchDecoder:
