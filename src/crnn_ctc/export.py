@@ -1,16 +1,12 @@
 """ONNX export: dynamic batch and width, the model's config in the file's metadata, a parity check.
 
-The TorchScript-based exporter (``dynamo=False``, opset 17) is used on purpose: measured with torch
-2.13, the default dynamo exporter bakes the sequence length into a Reshape around the LSTM, so its
-model only works at the export width; this one emits native ONNX ``LSTM`` nodes and works at every
-width. The graph takes ``images`` (N, C, H, W) and ``widths`` (N,) and returns ``log_probs``
-(N, T, classes) and ``lengths`` (N,), the same contract as every engine (``runtime.Engine``).
+The fp32 graph comes from ``runtime.onnx_graph.onnx_bytes`` (why the TorchScript exporter: see there),
+which the runtime also uses on a miss of its export cache. Export builds on the runtime, never the
+reverse: the parity check runs the graph as an ``OnnxEngine``.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
@@ -19,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .bundle import METADATA_KEY, ModelBundle, file_sha256
+from .bundle import ModelBundle, file_sha256
 from .errors import CrnnError, ImageError, OutputError
 from .files import atomic_file, check_writable, refuse_same_file
-from .model import CRNN
 from .preprocess import collate
-from .runtime.onnx_engine import QUANTIZATION_KEY, SOURCE_KEY, OnnxEngine
+from .runtime.metadata import QUANTIZATION_KEY, SOURCE_KEY
+from .runtime.onnx_engine import OnnxEngine
+from .runtime.onnx_graph import DEFAULT_OPSET, onnx_bytes
 
-DEFAULT_OPSET = 17
 PARITY_WIDTHS = (16, 100, 257, 640)
 PARITY_BATCHES = (1, 3)
 PARITY_TOLERANCE = 1e-3  # max |difference| of log-probabilities, fp32
@@ -44,40 +40,6 @@ CALIBRATION_COUNT = 256
 
 class ExportError(CrnnError):
     """An export failed, or its parity check found outputs that differ from PyTorch's."""
-
-
-class _WithLengths(torch.nn.Module):
-    def __init__(self, model: CRNN) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, images: torch.Tensor, widths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.model(images, widths), self.model.output_lengths(widths)
-
-
-def onnx_bytes(bundle: ModelBundle, opset: int = DEFAULT_OPSET) -> bytes:
-    """The model as an ONNX file in memory, with the bundle's JSON config in its metadata."""
-    import onnx
-
-    # The wrapper must be in eval mode: export restores the wrapper's mode afterwards, recursively.
-    wrapper = _WithLengths(bundle.model).eval()
-    channels, height = bundle.preprocess.channels, bundle.preprocess.height
-    images = torch.zeros(2, channels, height, 64)
-    widths = torch.tensor([64, 40])
-    buffer = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(
-            wrapper, (images, widths), buffer, dynamo=False, opset_version=opset,  # type: ignore[arg-type]
-            input_names=["images", "widths"], output_names=["log_probs", "lengths"],
-            dynamic_axes={"images": {0: "batch", 3: "width"}, "widths": {0: "batch"},
-                          "log_probs": {0: "batch", 1: "steps"}, "lengths": {0: "batch"}},
-        )  # fmt: skip
-    graph = onnx.load_from_string(buffer.getvalue())
-    entry = graph.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, json.dumps(bundle.describe(), ensure_ascii=False)
-    graph.producer_name = "crnn-ctc"
-    return graph.SerializeToString()
 
 
 def quantize_int8(model_bytes: bytes) -> bytes:

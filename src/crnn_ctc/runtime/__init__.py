@@ -3,6 +3,9 @@
 PyTorch is imported only by the engines that need it: the ``torch`` engine, and the fp32 ONNX graph
 on a miss of its export cache. An int8 companion graph, a cached fp32 graph and an ``.onnx`` file run
 under ONNX Runtime from the model file's JSON config alone (``bundle.read_model_info``).
+
+The runtime exports the fp32 graph itself (``onnx_graph``) and never imports ``export.py``, which
+builds on the runtime (its parity check runs an ``OnnxEngine``): export depends on runtime, not back.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from ..cpu import int8_reads_like_fp32
 from ..errors import ModelFileError
 from ..files import atomic_file
 from .base import Engine
-from .onnx_engine import SOURCE_KEY, OnnxEngine
+from .metadata import SOURCE_KEY
+from .onnx_engine import OnnxEngine
 
 if TYPE_CHECKING:
     from .torch_engine import TorchEngine, resolve_device
@@ -65,7 +69,7 @@ def _network(model: ModelBundle | ModelInfo, threads: int | None = None) -> Mode
 
 
 def _export_and_cache(bundle: ModelBundle, cached: Path | None) -> bytes:
-    from ..export import onnx_bytes
+    from .onnx_graph import onnx_bytes  # PyTorch's exporter: imported on a cache miss only
 
     data = onnx_bytes(bundle)
     if cached is not None:

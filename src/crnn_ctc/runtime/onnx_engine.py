@@ -11,10 +11,9 @@ import numpy as np
 from ..bundle import METADATA_KEY
 from ..errors import ModelFileError
 
-# Metadata beside the config: which model file the graph came from (its SHA-256) and how it was
-# quantised, so a runtime can tell whether an int8 graph belongs to a model file (``crnn export``).
-SOURCE_KEY = "crnn_ctc_source_sha256"
-QUANTIZATION_KEY = "crnn_ctc_quantization"
+# Defined in runtime/metadata.py; still importable from here, where `crnn info` and the service look.
+from .metadata import QUANTIZATION_KEY as QUANTIZATION_KEY
+from .metadata import SOURCE_KEY as SOURCE_KEY
 
 
 class OnnxEngine:

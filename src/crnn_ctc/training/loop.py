@@ -29,6 +29,9 @@ from ..errors import ConfigError, CrnnError
 from ..evaluate import Report
 from ..preprocess import PreprocessConfig
 from ..runtime import resolve_device
+
+# Registers the synth: scheme with sources.py, which never imports it (no cycle): a run opens synth: specs.
+from . import synthetic  # noqa: F401
 from .checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from .config import TrainConfig
 from .distributed import Distributed, setup_distributed

@@ -1,10 +1,14 @@
 """Training data: sources named on the command line, filtered up front, mixed and bucketed per epoch.
 
 A source is an LMDB, a folder of LMDB shards (their union), a TFRecord, an annotation file (or a
-folder holding one), or ``synth:`` for images rendered on the fly; ``SRC@WEIGHT`` sets its share of
-each epoch. Samples whose label has
+folder holding one), or a location in a registered scheme: ``synth:`` (``synthetic.py``) for images
+rendered on the fly; ``SRC@WEIGHT`` sets its share of each epoch. Samples whose label has
 symbols outside the charset, or needs more CTC steps than its image gives, are dropped before
 training with a count, so they can never produce an infinite or NaN loss.
+
+A scheme's module registers its opener here (``register_scheme``) and this module never imports it:
+the schemes depend on the sources, not back. ``loop.py``, which opens a run's sources, imports
+``synthetic``, so a run has ``synth:``; code calling ``prepare_source`` on its own imports it too.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
 import torch
 
@@ -24,8 +28,6 @@ from ..errors import CharsetError, ConfigError
 from ..model import ModelConfig
 from ..preprocess import PreprocessConfig
 
-SYNTH_PREFIX = "synth:"
-
 
 @dataclass(frozen=True)
 class SourceSpec:
@@ -33,8 +35,9 @@ class SourceSpec:
     weight: float = 1.0
 
     @property
-    def is_synthetic(self) -> bool:
-        return self.location.startswith(SYNTH_PREFIX)
+    def scheme(self) -> str | None:
+        """The registered scheme (``synth:``) the location starts with; None for a path."""
+        return next((prefix for prefix in _SCHEMES if self.location.startswith(prefix)), None)
 
 
 def parse_source(spec: str) -> SourceSpec:
@@ -51,12 +54,19 @@ def parse_source(spec: str) -> SourceSpec:
     return SourceSpec(location, weight)
 
 
+class TrainingSamples(Protocol):
+    """What a prepared source reads from: sample ``index`` preprocessed and encoded (``RecognitionDataset``,
+    over a store's images or over rendered ones)."""
+
+    def __getitem__(self, index: int) -> Sample: ...
+
+
 @dataclass
 class PreparedSource:
     """A dataset with the indices that passed the up-front checks and their preprocessed widths."""
 
     name: str
-    dataset: Any  # RecognitionDataset, or a synthetic dataset with the same __getitem__
+    dataset: TrainingSamples
     usable: list[int]
     widths: list[int]
     weight: float
@@ -72,14 +82,31 @@ class PreparedSource:
         return self.infinite_width(index) if self.infinite_width is not None else self.widths[index]
 
 
+class SourceOpener(Protocol):
+    """Prepares a source whose location is in a registered scheme (``synthetic.synthetic_source``)."""
+
+    def __call__(
+        self, spec: SourceSpec, charset: Charset, preprocess: PreprocessConfig, seed: int
+    ) -> PreparedSource: ...
+
+
+# Scheme prefix ("synth:") -> its opener: filled by the schemes' modules as they are imported.
+_SCHEMES: dict[str, SourceOpener] = {}
+
+
+def register_scheme(prefix: str, opener: SourceOpener) -> None:
+    """Open locations that start with ``prefix`` with ``opener`` (a module registers its scheme on import)."""
+    if not prefix.endswith(":"):
+        raise ValueError(f"a source scheme ends with ':', got {prefix!r}")
+    _SCHEMES[prefix] = opener
+
+
 def prepare_source(
     spec: SourceSpec, charset: Charset, preprocess: PreprocessConfig, geometry: ModelConfig, seed: int = 0
 ) -> PreparedSource:
     """Open a source and drop, with counts, the samples that cannot be trained on."""
-    if spec.is_synthetic:
-        from .synthetic import synthetic_source
-
-        return synthetic_source(spec, charset, preprocess, seed)
+    if spec.scheme is not None:
+        return _SCHEMES[spec.scheme](spec, charset, preprocess, seed)
     source = open_source(spec.location, charset=charset)
     dataset = RecognitionDataset(source, charset, preprocess, geometry)
     widths = dataset.widths()

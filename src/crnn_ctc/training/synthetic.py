@@ -4,6 +4,8 @@ Spec: ``synth:`` or ``synth:preset=heavy,fonts=DIR,words=FILE,config=JSON,split=
 ``@WEIGHT``); ``config`` is a file of generator settings as ``crnn synth --config`` takes (it may name a
 preset); ``split`` keeps one side of the fixed font split (``train``, ``heldout``, or ``all``, the default). Sample i
 of a seed is always the same image, so a resumed run sees exactly what it would have seen.
+
+Importing this module registers the ``synth:`` scheme with ``sources.register_scheme``.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from ..charset import Charset
 from ..data.readers import RecognitionDataset
 from ..errors import ConfigError
 from ..preprocess import PreprocessConfig
-from .sources import SYNTH_PREFIX, PreparedSource, SourceSpec
+from .sources import PreparedSource, SourceSpec, register_scheme
 
+SYNTH_PREFIX = "synth:"
 _OPTIONS = ("preset", "fonts", "words", "config", "split")
 # Index space of a synthetic source: far more than any run draws, so it never repeats.
 _SYNTH_LENGTH = 1 << 40
@@ -74,3 +77,6 @@ def synthetic_source(spec: SourceSpec, charset: Charset, preprocess: PreprocessC
         return preprocess.target_width(generator.estimated_width(index), config.height)
 
     return PreparedSource(spec.location, dataset, [], [], spec.weight, infinite_width=width)
+
+
+register_scheme(SYNTH_PREFIX, synthetic_source)
