@@ -77,7 +77,8 @@ def plan_install(
     if ROOT not in by_name:
         raise SystemExit(f"install_bundle: no {ROOT} wheel among {len(wheels)} wheels; rebuild the bundle")
     plan = Plan(install=[by_name[ROOT]])
-    queue = [(requirement, "") for requirement in by_name[ROOT].requires]
+    # crnn-ctc[train]: the core and the training extra (pyproject.toml), not the service's.
+    queue = [(requirement, "train") for requirement in by_name[ROOT].requires]
     seen = {ROOT}
     while queue:
         text, extra = queue.pop(0)

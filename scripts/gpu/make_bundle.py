@@ -61,15 +61,17 @@ def canonical(name: str) -> str:
 
 
 def training_requirements(pyproject: Path = REPO / "pyproject.toml") -> list[str]:
-    """The dependencies of pyproject.toml that training and rendering need, with their version bounds."""
+    """The dependencies of pyproject.toml that training and rendering need, with their version bounds: the
+    core (inference) and the ``train`` extra."""
     import tomllib
 
-    declared = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["dependencies"]
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    declared = [*project["dependencies"], *project["optional-dependencies"]["train"]]
     by_name = {canonical(re.split(r"[<>=!~;\s\[]", spec, maxsplit=1)[0]): spec for spec in declared}
     missing = [name for name in TRAINING_DEPENDENCIES if name not in by_name]
     if missing:
-        raise SystemExit(f"make_bundle: {', '.join(missing)} no longer in pyproject.toml's dependencies; update "
-                         "TRAINING_DEPENDENCIES")  # fmt: skip
+        raise SystemExit(f"make_bundle: {', '.join(missing)} no longer in pyproject.toml's dependencies or its "
+                         "train extra; update TRAINING_DEPENDENCIES")  # fmt: skip
     return [by_name[name] for name in TRAINING_DEPENDENCIES]
 
 

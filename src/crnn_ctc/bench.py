@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .bundle import ModelBundle
+from .extras import extra_imports
 from .runtime import Engine, create_engine
 
 
@@ -88,7 +89,8 @@ def format_table(rows: Sequence[BenchRow]) -> str:
 
 def plot_latency(rows: Sequence[BenchRow], out: str | Path) -> Path:
     """Median latency per image against width, one line per (backend, batch size)."""
-    import matplotlib
+    with extra_imports("train", "the latency plot"):
+        import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

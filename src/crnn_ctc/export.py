@@ -13,7 +13,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
+
+from .extras import extra_imports
+
+with extra_imports("train", "ONNX export"):
+    import torch
 
 from .bundle import ModelBundle, file_sha256
 from .errors import CrnnError, ImageError, OutputError

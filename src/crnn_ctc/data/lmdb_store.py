@@ -16,10 +16,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import lmdb
 from PIL import Image
 
 from ..errors import DatasetError
+from ..extras import extra_imports
+
+with extra_imports("train", "LMDB datasets"):
+    import lmdb
 
 NUM_SAMPLES_KEY = b"num-samples"
 META_KEY = b"crnn-ctc-meta"

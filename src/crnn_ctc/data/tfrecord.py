@@ -26,9 +26,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
-import google_crc32c
-
 from ..errors import DatasetError
+from ..extras import extra_imports
+
+with extra_imports("train", "TFRecord files"):
+    import google_crc32c
 
 FeatureValue = list[bytes] | list[int] | list[float]
 

@@ -1,13 +1,15 @@
 """The CRNN network and its named variants.
 
 ``ModelConfig`` and ``ARCHITECTURES`` are plain data; ``CRNN`` and ``build_model`` import PyTorch on
-first use, so that reading a model file's config (an ONNX engine needs no more) never does.
+first use, so that reading a model file's config (an ONNX engine needs no more) never does; without
+PyTorch installed they say which extra brings it.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..extras import extra_imports
 from .config import ARCHITECTURES, Layer, ModelConfig
 
 if TYPE_CHECKING:
@@ -16,14 +18,16 @@ if TYPE_CHECKING:
 
 def build_model(config: ModelConfig) -> CRNN:
     """A freshly initialised network for ``config``."""
-    from .crnn import CRNN
+    with extra_imports("train", "the PyTorch network (training, export, --backend torch)"):
+        from .crnn import CRNN
 
     return CRNN(config)
 
 
 def __getattr__(name: str) -> Any:
     if name == "CRNN":
-        from .crnn import CRNN
+        with extra_imports("train", "the PyTorch network (training, export, --backend torch)"):
+            from .crnn import CRNN
 
         return CRNN
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

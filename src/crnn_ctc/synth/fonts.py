@@ -32,6 +32,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..charset import Charset
 from ..errors import CrnnError
+from ..extras import extra_imports
 
 FONT_SUFFIXES = (".ttf", ".otf", ".woff", ".woff2")
 CHECK_VERSION = 3  # bump when the drawability rules change: old cache entries are then ignored
@@ -161,7 +162,8 @@ def default_cache_dir() -> Path:
 
 def check_font(path: str, chars: Iterable[str]) -> FontCheck:
     """Render every character of ``chars`` with the font at ``path``; raise ``OSError`` if unreadable."""
-    from fontTools.ttLib import TTFont
+    with extra_imports("train", "checking fonts for synthetic data"):
+        from fontTools.ttLib import TTFont
 
     logging.getLogger("fontTools").setLevel(logging.ERROR)  # odd timestamps and padding are harmless
     try:
