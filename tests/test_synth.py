@@ -15,6 +15,7 @@ from fontTools.ttLib import TTFont
 from PIL import Image, ImageDraw, ImageFont
 
 from crnn_ctc.charset import Charset
+from crnn_ctc.cli.synth import add_command as add_synth_command
 from crnn_ctc.data.lmdb_store import LmdbDataset
 from crnn_ctc.data.readers import open_source
 from crnn_ctc.errors import ConfigError, DatasetError
@@ -28,7 +29,6 @@ from crnn_ctc.synth import (
     preset,
     select_fonts,
 )
-from crnn_ctc.synth.command import add_synth_command
 from crnn_ctc.synth.fonts import FontError, FontFace, label_for, scan_font_dir, uncovered_symbols
 from crnn_ctc.synth.text import TextSource, WordList, load_words
 from crnn_ctc.synth.write import GRID_NAME, write_synth_dataset

@@ -17,10 +17,10 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from crnn_ctc.charset import Charset
+from crnn_ctc.cli.synth_pages import parse_columns
 from crnn_ctc.errors import ConfigError, DatasetError
 from crnn_ctc.page.types import Box
 from crnn_ctc.synth.fonts import FontError, find_fonts
-from crnn_ctc.synth.page_command import parse_columns
 from crnn_ctc.synth.page_config import PageSynthConfig
 from crnn_ctc.synth.pages import (
     TSV_NAME,

@@ -15,7 +15,7 @@ from PIL import Image
 from .bundle import MODEL_SUFFIX, ModelBundle, ModelInfo, load_bundle, model_info, read_model_info, resolve_model_path
 from .charset import Charset
 from .decode import Decoder, DecoderOptions, make_decoder
-from .errors import ImageError
+from .errors import ConfigError, ImageError
 from .inference import recognize_window
 from .preprocess import DEFAULT_MAX_PIXELS, ImageInput, PreprocessConfig, describe_source
 from .runtime import Engine, OnnxEngine, create_engine, set_threads
@@ -97,7 +97,7 @@ class Recognizer:
         engine: Engine
         if model_path.suffix == ".onnx":  # an exported file carries its config: no PyTorch model needed
             if backend == "torch":
-                raise ValueError(f"{model_path} is an ONNX model: use --backend onnx (or auto)")
+                raise ConfigError(f"{model_path} is an ONNX model: use --backend onnx (or auto)")
             onnx_engine = OnnxEngine(model_path, threads=threads)
             info, engine = model_info(onnx_engine.description(), model_path), onnx_engine
         else:
@@ -146,9 +146,9 @@ class Recognizer:
         """Stream predictions in input order. With ``errors="report"`` a bad image yields a
         ``Prediction`` whose ``error`` says why, and the others are still recognized."""
         if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         if errors not in ("raise", "report"):
-            raise ValueError(f"errors must be 'raise' or 'report', got {errors!r}")
+            raise ConfigError(f"errors must be 'raise' or 'report', got {errors!r}")
         labelled = zip(images, names, strict=True) if names is not None else ((image, None) for image in images)
         counter = itertools.count()
         while True:

@@ -20,6 +20,7 @@ import numpy as np
 from .api import Recognizer
 from .bundle import load_bundle, save_bundle
 from .decode import ctc
+from .errors import ConfigError
 from .runtime.tempered import temper
 
 # The fit's grid: fine enough that the ECE it leaves differs from the optimum's by far less than noise.
@@ -64,7 +65,7 @@ def fit_temperature(observations: Sequence[Observation]) -> tuple[float, dict[st
     confidence (a proper score: it rewards honest probabilities, unlike ECE alone), and the ECE
     before and after."""
     if len(observations) < 50:
-        raise ValueError(f"calibration needs at least 50 samples, got {len(observations)}")
+        raise ConfigError(f"calibration needs at least 50 samples, got {len(observations)}")
     correct = np.array([o.correct for o in observations], dtype=bool)
 
     def log_loss(temperature: float) -> float:

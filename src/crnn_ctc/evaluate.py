@@ -19,7 +19,7 @@ from typing import Any
 
 from rapidfuzz.distance import Levenshtein
 
-from .errors import SampleError
+from .errors import ConfigError, SampleError
 
 _NON_LOWER_ALNUM = re.compile(r"[^0-9a-z]")
 _NON_ALNUM = re.compile(r"[^0-9a-zA-Z]")
@@ -35,7 +35,7 @@ def normalize(text: str, protocol: str) -> str:
     try:
         return PROTOCOLS[protocol](text)
     except KeyError:
-        raise ValueError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}") from None
+        raise ConfigError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}") from None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ import itertools
 import random
 from collections.abc import Iterator, Sequence
 
+from ..errors import ConfigError
+
 
 class WidthBucketSampler:
     """Yields lists of sample indices (a ``batch_sampler`` for a torch ``DataLoader``).
@@ -29,7 +31,7 @@ class WidthBucketSampler:
         rank: int = 0,
     ) -> None:
         if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         if not 0 <= rank < num_replicas:
             raise ValueError(f"rank {rank} is outside 0..{num_replicas - 1}")
         self.widths = list(widths)

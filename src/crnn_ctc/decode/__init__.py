@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..charset import Charset
+from ..errors import ConfigError
 from . import ctc
 from .base import Decoded, Decoder, allowed_classes
 from .beam import BeamSearchDecoder, prefix_beam_search
@@ -66,13 +67,13 @@ def make_decoder(
     has_lexicon = options.lexicon is not None or options.image_lexicons is not None
     if name == "greedy" or name == "beam":
         if has_lexicon:
-            raise ValueError(f"a lexicon was given, but the {name} decoder does not use one; use the lexicon decoder")
+            raise ConfigError(f"a lexicon was given, but the {name} decoder does not use one; use the lexicon decoder")
         if name == "greedy":
             return GreedyDecoder(charset, allow=options.allow, block=options.block)
         return BeamSearchDecoder(charset, beam_width=options.beam_width, allow=options.allow, block=options.block)
     if name == "lexicon":
         if not has_lexicon:
-            raise ValueError("the lexicon decoder needs a lexicon (--lexicon FILE) or per-image lexicons")
+            raise ConfigError("the lexicon decoder needs a lexicon (--lexicon FILE) or per-image lexicons")
         return LexiconDecoder(
             charset,
             _lexicon(options.lexicon, charset, options.lexicon_index),
@@ -82,7 +83,7 @@ def make_decoder(
             allow=options.allow,
             block=options.block,
         )
-    raise ValueError(f"unknown decoder {name!r}; known: {', '.join(DECODERS)}")
+    raise ConfigError(f"unknown decoder {name!r}; known: {', '.join(DECODERS)}")
 
 
 def _lexicon(

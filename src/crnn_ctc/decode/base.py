@@ -10,6 +10,7 @@ from typing import Protocol
 import numpy as np
 
 from ..charset import Charset, normalize_text
+from ..errors import ConfigError
 from . import ctc
 
 
@@ -72,7 +73,7 @@ def allowed_classes(charset: Charset, allow: str | None = None, block: str | Non
         drop = set(normalize_text(block))
         allowed[1:] &= [symbol not in drop for symbol in symbols]
     if not allowed[1:].any():
-        raise ValueError(
+        raise ConfigError(
             f"--allow {allow!r} / --block {block!r} leave none of the model's {len(symbols)} symbols "
             f"({''.join(symbols[:40])}{'...' if len(symbols) > 40 else ''})"
         )

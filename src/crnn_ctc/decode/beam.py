@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..charset import BLANK, Charset
+from ..errors import ConfigError
 from .base import Decoded, allowed_classes, check_shapes, constrain, decoded_batch
 
 NEG_INF = -np.inf
@@ -77,7 +78,7 @@ def prefix_beam_search(
 ) -> list[list[tuple[tuple[int, ...], float]]]:
     """Each sample's final beam, best first: (labels, log-probability) pairs, labels as class indices."""
     if beam_width < 1:
-        raise ValueError(f"beam width must be at least 1, got {beam_width}")
+        raise ConfigError(f"beam width must be at least 1, got {beam_width}")
     log_probs = constrain(np.asarray(log_probs), allowed)
     lengths = np.asarray(lengths, dtype=np.int64)
     samples, total_steps, classes = log_probs.shape
@@ -165,7 +166,7 @@ class BeamSearchDecoder:
         self, charset: Charset, *, beam_width: int = 10, allow: str | None = None, block: str | None = None
     ) -> None:
         if beam_width < 1:
-            raise ValueError(f"beam width must be at least 1, got {beam_width}")
+            raise ConfigError(f"beam width must be at least 1, got {beam_width}")
         self.charset = charset
         self.beam_width = beam_width
         self.allowed = allowed_classes(charset, allow, block)

@@ -18,7 +18,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from ..charset import Charset, normalize_text
-from ..errors import CrnnError
+from ..errors import ConfigError, CrnnError
 from .bktree import BKTree, Neighbours
 
 NeighbourIndex = Literal["auto", "bktree", "scan"]
@@ -83,7 +83,7 @@ class Lexicon:
 
     def __init__(self, words: Iterable[str], charset: Charset, *, index: NeighbourIndex = "auto") -> None:
         if index not in INDEXES:
-            raise ValueError(f"unknown lexicon index {index!r}; known: {', '.join(INDEXES)}")
+            raise ConfigError(f"unknown lexicon index {index!r}; known: {', '.join(INDEXES)}")
         self.charset = charset
         self.index = index
         self.words = spell(words, charset)
@@ -134,7 +134,7 @@ class Lexicon:
     def within(self, queries: Sequence[str], max_distance: int) -> list[Neighbours]:
         """For each query, the words at Levenshtein distance <= ``max_distance``: (indices, distances), by index."""
         if max_distance < 0:
-            raise ValueError(f"max edit distance must be at least 0, got {max_distance}")
+            raise ConfigError(f"max edit distance must be at least 0, got {max_distance}")
         if self.uses_tree(max_distance):
             return self.tree.within(queries, max_distance)
         return scan_within(self.words, queries, max_distance)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..charset import Charset
+from ..errors import ConfigError
 from . import ctc
 from .base import Decoded, allowed_classes, check_shapes, decoded_batch
 from .greedy import GreedyDecoder
@@ -68,12 +69,12 @@ class LexiconDecoder:
         block: str | None = None,
     ) -> None:
         if lexicon is None and image_lexicons is None:
-            raise ValueError("the lexicon decoder needs a lexicon or per-image lexicons")
+            raise ConfigError("the lexicon decoder needs a lexicon or per-image lexicons")
         for given in (lexicon, image_lexicons):
             if given is not None and given.charset != charset:
-                raise ValueError(f"the lexicon was spelled for {given.charset!r}, but the model reads {charset!r}")
+                raise ConfigError(f"the lexicon was spelled for {given.charset!r}, but the model reads {charset!r}")
         if max_edit_distance < 0:
-            raise ValueError(f"max edit distance must be at least 0, got {max_edit_distance}")
+            raise ConfigError(f"max edit distance must be at least 0, got {max_edit_distance}")
         self.charset = charset
         self.lexicon = lexicon
         self.image_lexicons = image_lexicons

@@ -17,7 +17,7 @@ from typing import IO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import ImageError, PageError
+from ..errors import ConfigError, ImageError, PageError
 from ..preprocess import load_image
 
 # A 600-dpi A3 scan (7016 x 9921, 69.6 million pixels) fits; Pillow's own bomb guard starts at 179 million.
@@ -86,11 +86,11 @@ def iter_pages(
     the whole file (missing, unsupported, encrypted, more than ``max_pages`` pages) raises ``PageError``
     from the iteration."""
     if dpi <= 0:
-        raise ValueError(f"dpi must be positive, got {dpi}")
+        raise ConfigError(f"dpi must be positive, got {dpi}")
     if max_pages is not None and max_pages < 1:
-        raise ValueError(f"max_pages must be at least 1, got {max_pages}")
+        raise ConfigError(f"max_pages must be at least 1, got {max_pages}")
     if max_pixels < 1:
-        raise ValueError(f"max_pixels must be at least 1, got {max_pixels}")
+        raise ConfigError(f"max_pixels must be at least 1, got {max_pixels}")
     document: Path | bytes
     image_file: Path | IO[bytes]
     if isinstance(path, bytes):  # an upload held in memory (the service)

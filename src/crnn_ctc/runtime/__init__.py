@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..bundle import ModelBundle, ModelInfo, file_sha256, load_bundle
 from ..cpu import int8_reads_like_fp32
-from ..errors import ModelFileError
+from ..errors import ConfigError, ModelFileError
 from ..files import atomic_file
 from .base import Engine
 from .metadata import SOURCE_KEY
@@ -134,7 +134,7 @@ def create_engine(
     like fp32 (``cpu.int8_reads_like_fp32``: x86 with VNNI), else the fp32 ONNX graph (1.2 to 2.3 times
     PyTorch eager there); PyTorch on a GPU. ``onnx`` is always the fp32 graph, ``torch`` eager."""
     if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
+        raise ConfigError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
     if backend == "auto":
         backend = "onnx" if onnx_available() and _runs_on_cpu(device) else "torch"
         # Without VNNI the companion is not even looked at: the fp32 graph is the rule there, not a fallback.
@@ -143,7 +143,7 @@ def create_engine(
             return OnnxEngine(companion, threads=threads)
     if backend == "onnx":
         if not onnx_available():
-            raise ValueError("--backend onnx needs the onnx and onnxruntime packages: pip install onnx onnxruntime")
+            raise ConfigError("--backend onnx needs the onnx and onnxruntime packages: pip install onnx onnxruntime")
         return _fp32_onnx_engine(model, threads)
     from .torch_engine import TorchEngine
 
@@ -193,7 +193,7 @@ def set_threads(threads: int | None) -> None:
     PyTorch is not imported for this: an engine that imports it later sets them then (``_network``)."""
     if threads is not None:
         if threads < 1:
-            raise ValueError(f"threads must be at least 1, got {threads}")
+            raise ConfigError(f"threads must be at least 1, got {threads}")
         torch = sys.modules.get("torch")
         if torch is not None:
             torch.set_num_threads(threads)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..errors import ConfigError
 from ..model import CRNN
 
 
@@ -14,7 +15,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     resolved = torch.device(device)
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but PyTorch sees no CUDA GPU; use --device cpu")
+        raise ConfigError(f"device {device!r} asked for, but PyTorch sees no CUDA GPU; use --device cpu")
     return resolved
 
 

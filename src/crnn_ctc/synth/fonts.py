@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ..charset import Charset
-from ..errors import CrnnError
+from ..errors import ConfigError, CrnnError
 from ..extras import extra_imports
 
 FONT_SUFFIXES = (".ttf", ".otf", ".woff", ".woff2")
@@ -377,7 +377,7 @@ def font_split(fonts: Sequence[SelectedFont], split: str) -> list[SelectedFont]:
     machine and stays put as fonts are added; a model trained on ``train`` has never seen a
     ``heldout`` face, which makes the held-out sets an honest check of unseen looks."""
     if split not in FONT_SPLITS:
-        raise ValueError(f"font split must be one of {', '.join(FONT_SPLITS)}, got {split!r}")
+        raise ConfigError(f"font split must be one of {', '.join(FONT_SPLITS)}, got {split!r}")
     if split == "all":
         return list(fonts)
     want_heldout = split == "heldout"

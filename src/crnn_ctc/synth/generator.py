@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from ..charset import Charset
+from ..errors import ConfigError
 from .config import SynthConfig
 from .fonts import FontError, SelectedFont, find_fonts, font_split, label_for, select_fonts, uncovered_symbols
 from .render import Plan, render
@@ -154,9 +155,9 @@ class SynthDataset:
         self, generator: SynthGenerator, length: int, start: int = 0, image_format: str | None = "jpeg"
     ) -> None:
         if length < 0 or start < 0:
-            raise ValueError(f"length and start must be >= 0, got {length} and {start}")
+            raise ConfigError(f"length and start must be >= 0, got {length} and {start}")
         if image_format is not None and image_format not in IMAGE_FORMATS:
-            raise ValueError(f"image_format must be one of {', '.join(IMAGE_FORMATS)} or None, got {image_format!r}")
+            raise ConfigError(f"image_format must be one of {', '.join(IMAGE_FORMATS)} or None, got {image_format!r}")
         self.generator = generator
         self.length = length
         self.start = start

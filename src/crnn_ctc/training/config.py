@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..data.readers import find_split
+from ..errors import ConfigError, DatasetError
 
 OPTIMIZERS = ("adam", "adamw", "adadelta")
 SCHEDULES = ("cosine", "onecycle", "constant")
@@ -65,6 +66,25 @@ class TrainConfig:
             raise ConfigError("--max-steps must be at least 1")
         if self.epochs is not None and self.epochs < 1:
             raise ConfigError("--epochs must be at least 1")
+
+    def with_sources(self) -> TrainConfig:
+        """This config with its data resolved: without ``train`` sources, the seed's ``data_dir`` layout
+        gives ``DATA_DIR/train`` and, without ``val`` sources, ``DATA_DIR/validation`` where there is one
+        (an LMDB folder or a ``.tfrecord``). ``DatasetError`` when ``DATA_DIR`` holds no train split,
+        ``ConfigError`` when there is no training data at all."""
+        train, val = self.train, self.val
+        if self.data_dir and not train:
+            train = [str(find_split(self.data_dir, "train"))]
+            if not val:
+                try:
+                    val = [str(find_split(self.data_dir, "validation"))]
+                except DatasetError:
+                    val = []
+        if not train:
+            raise ConfigError(
+                "no training data: pass --data_dir DIR, --train SRC [SRC ...], or a --config file naming them"
+            )
+        return self if (train, val) == (self.train, self.val) else replace(self, train=train, val=val)
 
     @property
     def learning_rate(self) -> float:

@@ -139,6 +139,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, *, resume: bool = False, progress: bool = True,
                  report: Reporter = lambda line: None) -> None:  # fmt: skip
+        config = config.with_sources()  # the seed's data_dir layout, as `crnn train --data_dir` takes it
         self.config = config
         self.progress = progress
         self.dist: Distributed = setup_distributed()

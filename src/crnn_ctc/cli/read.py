@@ -8,22 +8,22 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..cli import (
+from ..errors import CrnnError, OutputError, PageError
+from ..page.load import DEFAULT_DPI, DEFAULT_MAX_PAGE_PIXELS
+from .common import (
     EXIT_OK,
     EXIT_SOME_FAILED,
     EXIT_USAGE,
-    _add_model_options,
-    _add_runtime_options,
-    _decoder_name,
-    _decoder_options,
-    _error,
-    _show_progress,
+    add_model_options,
+    add_runtime_options,
+    decoder_name,
+    decoder_options,
+    print_error,
+    show_progress,
 )
-from ..errors import CrnnError, OutputError, PageError
-from .load import DEFAULT_DPI, DEFAULT_MAX_PAGE_PIXELS
 
 if TYPE_CHECKING:
-    from .types import Page
+    from ..page.types import Page
 
 FORMATS = ("text", "json", "hocr")
 SUFFIXES = {"text": ".txt", "json": ".json", "hocr": ".hocr"}
@@ -32,7 +32,7 @@ PAGE_SEPARATOR = "\f"
 MAX_DPI = 1200
 
 
-def add_read_command(commands: argparse._SubParsersAction) -> None:
+def add_command(commands: argparse._SubParsersAction) -> None:
     """Register ``crnn read`` on the ``crnn`` command's subparsers."""
     read = commands.add_parser(
         "read",
@@ -73,9 +73,9 @@ def add_read_command(commands: argparse._SubParsersAction) -> None:
         "--progress", action=argparse.BooleanOptionalAction, default=None,
         help="show a progress bar on stderr (default: when stderr is a terminal and there are several pages)",
     )  # fmt: skip
-    _add_model_options(read)
-    _add_runtime_options(read)
-    read.set_defaults(handler=run_read)
+    add_model_options(read)
+    add_runtime_options(read)
+    read.set_defaults(handler=run)
 
 
 def _usage_problem(args: argparse.Namespace) -> str | None:
@@ -121,7 +121,7 @@ class _Progress:
     when there are several pages."""
 
     def __init__(self, enabled: bool | None, files: int) -> None:
-        self.enabled = _show_progress(enabled)
+        self.enabled = show_progress(enabled)
         self.explicit = enabled is not None
         self.total = files
         self.bar: Any = None
@@ -145,22 +145,22 @@ class _Progress:
         if self.bar is not None:
             self.bar.write(f"crnn: error: {message}", file=sys.stderr)
         else:
-            _error(message)
+            print_error(message)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
 
 
-def run_read(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from ..api import Recognizer
-    from .formats import page_to_json, page_to_text, pages_to_hocr
-    from .load import iter_pages
-    from .reader import PageOptions, PageReader
+    from ..page.formats import page_to_json, page_to_text, pages_to_hocr
+    from ..page.load import iter_pages
+    from ..page.reader import PageOptions, PageReader
 
     problem = _usage_problem(args)
     if problem is not None:
-        _error(problem)
+        print_error(problem)
         return EXIT_USAGE
     out = _prepare_output(args.output) if args.output is not None else None
     options = PageOptions(
@@ -169,7 +169,7 @@ def run_read(args: argparse.Namespace) -> int:
     )  # fmt: skip
     recognizer = Recognizer.load(
         args.model, model_dir=args.model_dir, backend=args.backend, device=args.device, threads=args.threads,
-        decoder=_decoder_name(args), decoder_options=_decoder_options(args),
+        decoder=decoder_name(args), decoder_options=decoder_options(args),
     )  # fmt: skip
     reader = PageReader(recognizer, options)
     progress = _Progress(args.progress, len(args.pages))
@@ -223,7 +223,7 @@ def _output_name(path: str, page_number: int, page_count: int, output_format: st
 
 def _write_page(page: Page, target: Path, args: argparse.Namespace, written: set[Path]) -> None:
     from ..files import atomic_text_file, refuse_same_file
-    from .formats import page_to_json, page_to_text, pages_to_hocr
+    from ..page.formats import page_to_json, page_to_text, pages_to_hocr
 
     if target in written:  # e.g. scan-p1.png and page 1 of scan.pdf
         raise OutputError(f"{target} was already written for another page of this run; rename one input")

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 
 from ..errors import ConfigError
-from .fonts import FONT_SPLITS
+from ..synth.fonts import FONT_SPLITS
+from .common import EXIT_OK, show_progress
 
-EXIT_OK = 0
 _COLUMNS = re.compile(r"^(\d+)(?:-(\d+))?$")
 
 
-def add_synth_pages_command(commands: argparse._SubParsersAction) -> None:
+def add_command(commands: argparse._SubParsersAction) -> None:
     """Register ``crnn synth-pages`` on the ``crnn`` command's subparsers."""
     pages = commands.add_parser(
         "synth-pages",
@@ -44,7 +43,7 @@ def add_synth_pages_command(commands: argparse._SubParsersAction) -> None:
         "--progress", action=argparse.BooleanOptionalAction, default=None,
         help="show a progress bar on stderr (default: when stderr is a terminal)",
     )  # fmt: skip
-    pages.set_defaults(handler=run_synth_pages)
+    pages.set_defaults(handler=run)
 
 
 def parse_columns(text: str) -> tuple[int, int]:
@@ -56,11 +55,11 @@ def parse_columns(text: str) -> tuple[int, int]:
     return low, int(match.group(2) or low)
 
 
-def run_synth_pages(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .page_config import PageSynthConfig
-    from .pages import write_synth_pages
+    from ..synth.page_config import PageSynthConfig
+    from ..synth.pages import write_synth_pages
 
     config = PageSynthConfig.from_file(args.config) if args.config else PageSynthConfig()
     changes: dict[str, object] = {}
@@ -72,7 +71,7 @@ def run_synth_pages(args: argparse.Namespace) -> int:
         if getattr(args, option) is not None:
             changes[option] = getattr(args, option)
     config = config.with_changes(**changes)
-    show = sys.stderr.isatty() if args.progress is None else args.progress
+    show = show_progress(args.progress)
     with tqdm(total=args.count, unit="page", desc="rendering", disable=not show) as bar:
 
         def advance(done: int, total: int) -> None:

@@ -8,13 +8,12 @@ import sys
 import warnings
 from pathlib import Path
 
-from .config import PRESETS, SynthConfig, preset
-from .fonts import FONT_SPLITS, FontWarning
+from ..synth.config import PRESETS, SynthConfig, preset
+from ..synth.fonts import FONT_SPLITS, FontWarning
+from .common import EXIT_OK, show_progress
 
-EXIT_OK = 0
 
-
-def add_synth_command(commands: argparse._SubParsersAction) -> None:
+def add_command(commands: argparse._SubParsersAction) -> None:
     """Register ``crnn synth`` on the ``crnn`` command's subparsers."""
     synth = commands.add_parser(
         "synth",
@@ -48,7 +47,7 @@ def add_synth_command(commands: argparse._SubParsersAction) -> None:
         "--progress", action=argparse.BooleanOptionalAction, default=None,
         help="show progress bars on stderr (default: when stderr is a terminal)",
     )  # fmt: skip
-    synth.set_defaults(handler=run_synth)
+    synth.set_defaults(handler=run)
 
 
 def synth_config_from_args(args: argparse.Namespace) -> SynthConfig:
@@ -56,16 +55,16 @@ def synth_config_from_args(args: argparse.Namespace) -> SynthConfig:
     return config.with_changes(height=args.height) if args.height != config.height else config
 
 
-def run_synth(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..charset import Charset
-    from .fonts import find_fonts, font_split, select_fonts
-    from .generator import SynthGenerator
-    from .text import load_words
-    from .write import write_synth_dataset
+    from ..synth.fonts import find_fonts, font_split, select_fonts
+    from ..synth.generator import SynthGenerator
+    from ..synth.text import load_words
+    from ..synth.write import write_synth_dataset
 
-    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    progress = show_progress(args.progress)
     config = synth_config_from_args(args)
     charset = Charset.resolve(args.charset)
     workers = args.workers or os.cpu_count() or 1

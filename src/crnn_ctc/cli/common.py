@@ -1,0 +1,82 @@
+"""What several commands share: exit codes, the model and inference options, the decoder they name,
+progress flags and error lines."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..decode import DecoderOptions
+
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", metavar="FILE", help="model file (.safetensors); default: the bundled model")
+    group.add_argument(
+        "--model-dir", "--model_dir", dest="model_dir", metavar="DIR", help="use the newest model file in DIR"
+    )
+
+
+def add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    from ..decode import DECODERS
+    from ..runtime import BACKENDS
+
+    group = parser.add_argument_group("inference")
+    group.add_argument("--backend", choices=BACKENDS, default="auto", help="inference engine (default: %(default)s)")
+    group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
+    group.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: the engine's own)")
+    group.add_argument(
+        "--decoder",
+        choices=DECODERS,
+        help="(default: lexicon when a lexicon is given, else greedy; docs/confidence.md)",
+    )
+    group.add_argument(
+        "--beam-width", type=int, default=10, metavar="K", help="beam search width (default: %(default)s)"
+    )
+    group.add_argument("--lexicon", metavar="FILE", help="read only words of FILE (one a line): the paper's search")
+    group.add_argument(
+        "--max-edit-distance", type=int, default=3, metavar="D",
+        help="lexicon words searched: within D edits of the greedy text (default: %(default)s, as in the paper)",
+    )  # fmt: skip
+    group.add_argument("--allow", metavar="CHARS", help="read only these symbols (every decoder)")
+    group.add_argument("--block", metavar="CHARS", help="never read these symbols (every decoder)")
+    group.add_argument(
+        "--batch-size",
+        "--batch_size",
+        dest="batch_size",
+        type=int,
+        default=32,
+        metavar="N",
+        help="images per forward pass (default: %(default)s)",
+    )
+
+
+def decoder_name(args: argparse.Namespace) -> str:
+    """``--decoder``, else ``lexicon`` when a lexicon is given, else ``greedy``."""
+    has_lexicon = args.lexicon or getattr(args, "image_lexicons", None)
+    return str(args.decoder or ("lexicon" if has_lexicon else "greedy"))
+
+
+def decoder_options(args: argparse.Namespace) -> DecoderOptions:
+    from ..decode import DecoderOptions
+
+    return DecoderOptions(
+        beam_width=args.beam_width, lexicon=args.lexicon, image_lexicons=getattr(args, "image_lexicons", None),
+        max_edit_distance=args.max_edit_distance, allow=args.allow, block=args.block,
+    )  # fmt: skip
+
+
+def show_progress(flag: bool | None) -> bool:
+    """``--progress`` / ``--no-progress``, else whether stderr is a terminal."""
+    return sys.stderr.isatty() if flag is None else flag
+
+
+def print_error(message: str) -> None:
+    print(f"crnn: error: {message}", file=sys.stderr)

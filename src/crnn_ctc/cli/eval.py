@@ -1,0 +1,100 @@
+"""``crnn eval``: word accuracy, CER and 1-NED of a model on datasets, one table row per dataset."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import CrnnError
+from .common import (
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    EXIT_USAGE,
+    add_model_options,
+    add_runtime_options,
+    decoder_name,
+    decoder_options,
+    print_error,
+)
+
+
+def add_command(commands: argparse._SubParsersAction) -> None:
+    from ..evaluate import PROTOCOLS
+
+    evaluate = commands.add_parser(
+        "eval",
+        description="Evaluate a model on datasets (LMDB, TFRecord, annotated folder), one table row per dataset.",
+    )
+    evaluate.add_argument("--data", nargs="+", metavar="SRC", help="datasets to evaluate on")
+    evaluate.add_argument(
+        "--data-dir", "--data_dir", dest="data_dir", help="the seed's layout: uses DIR/test or DIR/validation"
+    )
+    evaluate.add_argument("--protocol", choices=sorted(PROTOCOLS), default="lower-alnum", help="(default: %(default)s)")
+    evaluate.add_argument("--predictions", metavar="OUT.tsv", help="write every sample's label, prediction, confidence")
+    evaluate.add_argument("--worst", type=int, default=0, metavar="K", help="show the K most confident mistakes")
+    evaluate.add_argument(
+        "--image-lexicons", metavar="TSV",
+        help="per-image lexicons, IMAGE<TAB>word,word,... (the IIIT5K/SVT small lexicons); for datasets that "
+        "name their images (an annotation file or a folder with one), matched by path",
+    )  # fmt: skip
+    add_model_options(evaluate)
+    add_runtime_options(evaluate)
+    evaluate.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..api import Recognizer
+    from ..data.readers import find_split, open_source
+    from ..evaluate import evaluate_source
+
+    sources = list(args.data or [])
+    if args.data_dir:
+        try:
+            sources.append(str(find_split(args.data_dir, "test")))
+        except CrnnError:
+            sources.append(str(find_split(args.data_dir, "validation")))
+    if not sources:
+        print_error("no data: pass --data SRC [SRC ...] or --data_dir DIR")
+        return EXIT_USAGE
+    opened = [open_source(location) for location in sources]  # a missing or damaged dataset stops us here
+    recognizer = Recognizer.load(
+        args.model, model_dir=args.model_dir, backend=args.backend, device=args.device,
+        threads=args.threads, decoder=decoder_name(args), decoder_options=decoder_options(args),
+    )  # fmt: skip
+    protocols = [args.protocol] + [p for p in ("lower-alnum", "alnum", "raw") if p != args.protocol]
+    print(f"model: {recognizer.info.path}  protocol: {args.protocol} (also shown: word accuracy under the others)")
+    header = (
+        f"{'dataset':<40} {'samples':>8} {'excluded':>8} {'word acc':>9} {'CER':>7} {'WER':>7} {'1-NED':>7}  "
+        + "  ".join(f"{p:>11}" for p in protocols[1:])
+    )
+    print(header)
+    failed = 0
+    all_rows = []
+    for location, source in zip(sources, opened, strict=True):
+        reports, rows = evaluate_source(recognizer, source, protocols, batch_size=args.batch_size)
+        main_report = reports[args.protocol]
+        others = "  ".join(f"{reports[p].word_accuracy:>11.2%}" for p in protocols[1:])
+        counts = f"{main_report.samples:>8,} {main_report.excluded:>8,}"
+        metrics = (
+            f"{main_report.word_accuracy:>9.2%} {main_report.cer:>7.2%} {main_report.wer:>7.2%} "
+            f"{main_report.one_minus_ned:>7.3f}"
+        )
+        print(f"{location[-40:]:<40} {counts} {metrics}  {others}")
+        for row in rows:
+            if row.error is not None:
+                failed += 1
+                print(f"crnn: error: {row.name}: {row.error}", file=sys.stderr)
+        all_rows.extend(rows)
+        if args.worst:
+            print(f"  {args.worst} most confident mistakes ({args.protocol}):")
+            for mistake in main_report.most_confident_mistakes(args.worst):
+                print(f"    {mistake.confidence:.3f}  label {mistake.label!r}  read {mistake.prediction!r}")
+    if args.predictions:
+        with open(args.predictions, "w", encoding="utf-8") as file:
+            file.write("sample\tlabel\tprediction\tconfidence\terror\n")
+            for row in all_rows:
+                file.write(f"{row.name}\t{row.label}\t{row.prediction}\t{row.confidence:.6f}\t{row.error or ''}\n")
+    if failed:
+        print(f"crnn: {failed} samples could not be read (counted as wrong)", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    return EXIT_OK
