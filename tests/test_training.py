@@ -376,3 +376,36 @@ def test_epoch_plan_counts_batches_without_planning_and_plans_each_epoch_once() 
         estimates.clear()
     with pytest.raises(ConfigError, match="--epoch-size 1 draws no sample"):
         EpochPlan([real, PreparedSource("other", None, [0], [16], 1.0)], 8, epoch_size=1)
+
+
+def test_an_interrupt_while_a_checkpoint_is_written_comes_after_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C in the middle of ``torch.save`` is delivered once the checkpoint is complete, whichever
+    thread the kernel hands it to (here a thread started before the save, as the DataLoader's are)."""
+    import threading
+
+    from crnn_ctc.training import checkpoint
+
+    writing = threading.Event()
+
+    def interrupt_when_writing() -> None:
+        writing.wait(10)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    sender = threading.Thread(target=interrupt_when_writing)
+    sender.start()
+    real_save = torch.save
+
+    def slow_save(obj: object, file: object) -> None:
+        writing.set()
+        sender.join()
+        time.sleep(0.2)  # the handler would run here, inside torch.save, were it not held
+        real_save(obj, file)
+
+    monkeypatch.setattr(torch, "save", slow_save)
+    path = tmp_path / "last.pt"
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save_checkpoint({"step": 3, "weights": torch.zeros(4)}, path)
+    assert torch.load(path)["step"] == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

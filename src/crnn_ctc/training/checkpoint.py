@@ -45,16 +45,25 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
 
     Ctrl-C and SIGTERM are held back while it writes and delivered right after: an interrupt inside
     ``torch.save`` left its zip writer raising "unexpected pos" in place of the KeyboardInterrupt,
-    so the run died with a traceback instead of checkpointing (seen in CI-like runs under load)."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    can_hold = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held) if can_hold else None
+    so the run died with a traceback instead of checkpointing (seen in CI-like runs under load).
+    They are held at the Python level (handlers that only note the signal): blocking them with
+    ``pthread_sigmask`` in the main thread did not do, since the kernel hands a process's signal to
+    any thread that does not block it (the DataLoader's and logger's threads), and Python then runs
+    its handler in the main thread all the same."""
+    held = (signal.SIGINT, signal.SIGTERM)
+    received: list[int] = []
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():  # handlers can only be set there
+        for number in held:
+            previous[number] = signal.signal(number, lambda signum, frame: received.append(signum))
     try:
         with atomic_file(path) as file:
             torch.save(state, file)
     finally:
-        if previous is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for held_number, handler in previous.items():
+            signal.signal(held_number, handler)
+        for signum in dict.fromkeys(received):  # each signal once, in the order it came
+            signal.raise_signal(signum)
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
