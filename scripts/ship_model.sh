@@ -28,6 +28,8 @@ make_set calib-scene scene-lines 200 91003
 "$CRNN" calibrate --model "$CANDIDATE" --data "$OUT/calib-words" "$OUT/calib-lines" "$OUT/calib-scene" \
     --out "$OUT/model.safetensors"
 "$CRNN" export --model "$OUT/model.safetensors" --out "$OUT/model.int8.onnx" --int8
+# The fp32 graph ships too (runtime.fp32_companion): CPUs without VNNI then run without PyTorch.
+"$CRNN" export --model "$OUT/model.safetensors" --out "$OUT/model.onnx"
 score() {  # MODEL BACKEND
     "$CRNN" eval --model "$1" --backend "$2" --threads "$THREADS" --data "$VAL"
     "$CRNN" eval --model "$1" --backend "$2" --threads "$THREADS" --protocol raw \
@@ -48,5 +50,6 @@ if [ "$FORCE" != "--force" ] && ! awk -v a="$new" -v b="$old" 'BEGIN{exit !(a > 
 fi
 cp "$OUT/model.safetensors" "$ASSETS/crnn-ctc-default.safetensors"
 cp "$OUT/model.int8.onnx" "$ASSETS/crnn-ctc-default.int8.onnx"
+cp "$OUT/model.onnx" "$ASSETS/crnn-ctc-default.onnx"
 .venv/bin/python scripts/make_samples.py
-echo "shipped: $ASSETS/crnn-ctc-default.safetensors and its int8 graph; now run the tests and update docs/model_card.md"
+echo "shipped: $ASSETS/crnn-ctc-default.safetensors and its int8 and fp32 graphs; now run the tests and update docs/model_card.md"

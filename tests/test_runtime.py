@@ -9,7 +9,7 @@ import warnings
 import pytest
 
 from crnn_ctc import Recognizer, cpu
-from crnn_ctc.bundle import BUNDLED_MODEL, new_bundle, save_bundle
+from crnn_ctc.bundle import BUNDLED_MODEL, load_bundle, new_bundle, save_bundle
 from crnn_ctc.charset import Charset
 from crnn_ctc.export import QUANTIZATION_KEY
 
@@ -92,3 +92,28 @@ def test_a_damaged_export_cache_entry_is_removed_and_rebuilt_with_a_warning(monk
             Image.new("L", (64, 32), 255).save(image)
         expected = first.recognize(image)[0]
         assert healed.recognize(image)[0] == again.recognize(image)[0] == expected
+
+
+def test_an_fp32_graph_shipped_beside_the_model_is_used_without_export(monkeypatch, tmp_path) -> None:
+    """``NAME.onnx`` exported from exactly ``NAME.safetensors`` serves the fp32 path as shipped (no
+    PyTorch export, no cache); one exported from another version of the file is ignored, with a warning."""
+    import crnn_ctc.runtime as runtime
+    from crnn_ctc.export import export_onnx
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    model = save_bundle(new_bundle("small", Charset.preset("lower-alnum"), seed=0), tmp_path / "m.safetensors")
+    export_onnx(load_bundle(model), tmp_path / "m.onnx")
+
+    def no_export(*args: object) -> bytes:
+        raise AssertionError("exported although the shipped graph matches")
+
+    monkeypatch.setattr(runtime, "_export_and_cache", no_export)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        shipped = Recognizer.load(model, backend="onnx", threads=1)
+    assert shipped.engine.name == "onnx"
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    save_bundle(new_bundle("small", Charset.preset("lower-alnum"), seed=1), model)  # the file changes
+    with pytest.warns(UserWarning, match="m.onnx was not exported from m.safetensors as it is now"):
+        Recognizer.load(model, backend="onnx", threads=1)

@@ -82,9 +82,13 @@ def _export_and_cache(bundle: ModelBundle, cached: Path | None) -> bytes:
 
 
 def _fp32_onnx_engine(model: ModelBundle | ModelInfo, threads: int | None) -> OnnxEngine:
-    """The fp32 graph under ONNX Runtime, from the export cache when it holds it (then without PyTorch).
+    """The fp32 graph under ONNX Runtime: the one shipped beside the model file (``fp32_companion``), or
+    the export cache's when it holds it (both without PyTorch), else exported now.
     An entry that does not load (a disk error, a copy cut short) is removed, with a warning naming it,
     and the model exported again: a damaged cache must not break a model for good."""
+    shipped = fp32_companion(model.path)
+    if shipped is not None:
+        return OnnxEngine(shipped, threads=threads)
     cached = _cache_entry(model)
     if cached is not None and cached.is_file():
         try:
@@ -102,9 +106,19 @@ def int8_companion(model_path: Path | None) -> Path | None:
     """The int8 graph shipped beside a model file (``NAME.int8.onnx``, written by ``crnn export --int8``
     from exactly this file), or None. One exported from another version of the file is ignored, with
     a warning, rather than trusted."""
-    if model_path is None:
+    return _companion(model_path, ".int8.onnx")
+
+
+def fp32_companion(model_path: Path | None) -> Path | None:
+    """The fp32 graph shipped beside a model file (``NAME.onnx``, written by ``crnn export`` from exactly
+    this file), or None: with it, CPUs where the int8 graph is not used run without PyTorch too."""
+    return _companion(model_path, ".onnx")
+
+
+def _companion(model_path: Path | None, suffix: str) -> Path | None:
+    if model_path is None or model_path.suffix == ".onnx":
         return None
-    companion = model_path.with_name(model_path.stem + ".int8.onnx")
+    companion = model_path.with_name(model_path.stem + suffix)
     if not companion.is_file():
         return None
     import onnx
@@ -114,11 +128,11 @@ def int8_companion(model_path: Path | None) -> Path | None:
             entry.key: entry.value for entry in onnx.load(str(companion), load_external_data=False).metadata_props
         }
     except Exception as error:  # a damaged companion must not stop the fp32 path
-        warnings.warn(f"{companion}: unreadable ({error}); using the fp32 graph", stacklevel=2)
+        warnings.warn(f"{companion}: unreadable ({error}); using the fp32 graph", stacklevel=3)
         return None
     if metadata.get(SOURCE_KEY) != file_sha256(model_path):
         warnings.warn(f"{companion} was not exported from {model_path.name} as it is now; using the fp32 graph",
-                      stacklevel=2)  # fmt: skip
+                      stacklevel=3)  # fmt: skip
         return None
     return companion
 
