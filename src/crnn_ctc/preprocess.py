@@ -16,13 +16,14 @@ import os
 import stat
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .config_base import ConfigBase
 from .errors import ConfigError, ImageError
 
 ImageInput = str | os.PathLike | bytes | bytearray | memoryview | Image.Image | np.ndarray
@@ -48,8 +49,10 @@ _RESAMPLING = {
 
 
 @dataclass(frozen=True)
-class PreprocessConfig:
+class PreprocessConfig(ConfigBase):
     """How an image becomes the model's input. Stored in the model file."""
+
+    config_kind: ClassVar[str] = "preprocess parameters"
 
     height: int = 32
     channels: int = 1
@@ -87,17 +90,6 @@ class PreprocessConfig:
             raise ConfigError(f"std must be positive, got {self.std}")
         if self.resample not in _RESAMPLING:
             raise ConfigError(f"resample must be one of {', '.join(_RESAMPLING)}, got {self.resample!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> PreprocessConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown preprocess parameters: {', '.join(unknown)}")
-        return cls(**values)
 
     def target_width(self, width: int, height: int) -> int:
         """Width after resizing an image of ``width`` x ``height`` to the model's height."""

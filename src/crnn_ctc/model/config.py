@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
+from ..config_base import ConfigBase
 from ..errors import ConfigError
 
 
@@ -92,8 +93,10 @@ ARCHITECTURES: dict[str, dict[str, Any]] = {
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(ConfigBase):
     """Everything needed to rebuild the network; stored in the model file."""
+
+    config_kind: ClassVar[str] = "model parameters"
 
     arch: str
     num_classes: int
@@ -151,22 +154,15 @@ class ModelConfig:
             width += 1
         return width
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown model parameters: {', '.join(unknown)}")
-        values = dict(values)
+    def _convert(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """Layers come back from JSON as objects of lists: ``Layer``s of tuples again."""
         layer_fields = {f.name for f in fields(Layer)}
         layers = []
         for raw in values.get("layers", ()):
             if not isinstance(raw, dict) or set(raw) - layer_fields:
                 raise ConfigError(f"malformed layer description: {raw!r}")
-            values_of_layer: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
-            layers.append(Layer(**values_of_layer))
+            layer: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+            layers.append(Layer(**layer))
         values["layers"] = tuple(layers)
-        return cls(**values)
+        return super()._convert(values)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import ClassVar
 
+from ..config_base import ConfigBase
 from ..errors import ConfigError
 
 # A cropped word or line is tiny; a service decoding untrusted uploads needs a lower ceiling than the
@@ -16,8 +17,10 @@ DEFAULT_SERVE_MAX_PAGE_PIXELS = 40_000_000
 
 
 @dataclass(frozen=True)
-class ServeConfig:
+class ServeConfig(ConfigBase):
     """How ``crnn serve`` runs: the model and engine, where it listens, and the limits on what it accepts."""
+
+    config_kind: ClassVar[str] = "serve settings"
 
     model: str | None = None
     model_dir: str | None = None
@@ -99,9 +102,4 @@ class ServeConfig:
 
     @classmethod
     def from_json(cls, text: str) -> ServeConfig:
-        values: dict[str, Any] = json.loads(text)
-        known = {field.name for field in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown serve settings: {', '.join(unknown)}")
-        return cls(**values)
+        return cls.from_dict(json.loads(text))

@@ -8,11 +8,10 @@ as rendered, so the same config works at any output ``height``. Presets name a f
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, ClassVar
 
+from ..config_base import ConfigBase
 from ..errors import ConfigError
 
 TEXT_KINDS = ("word", "random", "number", "price", "date", "code", "punctuated", "line")
@@ -21,8 +20,10 @@ CASES = ("lower", "upper", "title")
 
 
 @dataclass(frozen=True)
-class SynthConfig:
+class SynthConfig(ConfigBase):
     """What the generator draws, and how often; ``validate`` runs on construction."""
+
+    config_kind: ClassVar[str] = "synth config fields"
 
     height: int = 32  # output image height; width follows the text
 
@@ -133,36 +134,10 @@ class SynthConfig:
             raise ConfigError(f"jpeg_quality_range must lie in 1..100, got {self.jpeg_quality_range}")
 
     # -- conversion ------------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> SynthConfig:
-        known = {item.name for item in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown synth config field(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        # JSON has no tuples: ranges come back as lists.
-        cleaned: dict[str, Any] = {
-            key: tuple(value) if key.endswith("_range") else value for key, value in values.items()
-        }
-        return cls(**cleaned)
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> SynthConfig:
-        """A JSON object of fields to change from the defaults (or from a ``"preset"`` it names)."""
-        path = Path(path)
-        try:
-            values = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ConfigError(f"{path}: cannot read synth config JSON: {error}") from error
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: expected a JSON object of synth config fields")
-        base = preset(values.pop("preset", "default"))
-        try:
-            return cls.from_dict({**base.to_dict(), **values})
-        except (ConfigError, TypeError) as error:
-            raise ConfigError(f"{path}: {error}") from error
+    def base_for_file(cls, values: dict[str, Any]) -> SynthConfig:
+        """A file's fields change the defaults, or the preset its ``"preset"`` key names."""
+        return preset(values.pop("preset", "default"))
 
     def with_changes(self, **changes: Any) -> SynthConfig:
         return replace(self, **changes)

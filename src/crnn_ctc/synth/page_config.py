@@ -7,18 +7,19 @@ probability ``p_*`` and, where it has a strength, a ``(low, high)`` range drawn 
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, fields, replace
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, fields, replace
+from typing import Any, ClassVar
 
+from ..config_base import ConfigBase
 from ..errors import ConfigError
 from .fonts import FONT_SPLITS
 
 
 @dataclass(frozen=True)
-class PageSynthConfig:
+class PageSynthConfig(ConfigBase):
     """What a synthetic page holds and how it is scanned; ``validate`` runs on construction."""
+
+    config_kind: ClassVar[str] = "page config fields"
 
     # -- the sheet --------------------------------------------------------------------------------
     width: int = 1240
@@ -99,39 +100,6 @@ class PageSynthConfig:
             raise ConfigError(f"font_split must be one of {', '.join(FONT_SPLITS)}, got {self.font_split!r}")
         if self.vocabulary_size < 1 or self.min_column_em <= 0:
             raise ConfigError("vocabulary_size and min_column_em must be positive")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> PageSynthConfig:
-        known = {item.name for item in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown page config field(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        # JSON has no tuples: ranges come back as lists.
-        cleaned: dict[str, Any] = {
-            key: tuple(value) if key.endswith("_range") else value for key, value in values.items()
-        }
-        try:
-            return cls(**cleaned)
-        except TypeError as error:
-            raise ConfigError(f"page config: {error}") from None
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> PageSynthConfig:
-        """A JSON object of the fields to change from the defaults."""
-        path = Path(path)
-        try:
-            values = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ConfigError(f"{path}: cannot read page config JSON: {error}") from error
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: expected a JSON object of page config fields")
-        try:
-            return cls.from_dict({**cls().to_dict(), **values})
-        except ConfigError as error:
-            raise ConfigError(f"{path}: {error}") from error
 
     def with_changes(self, **changes: Any) -> PageSynthConfig:
         return replace(self, **changes)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..config_base import read_config_file
 from ..extras import extra_imports
-from .config import TrainConfig, read_config_file
+from .config import TrainConfig
 
 if TYPE_CHECKING:
     from .loop import TrainingError, TrainResult, train

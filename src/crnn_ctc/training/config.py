@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from ..config_base import ConfigBase
 from ..data.readers import find_split
 from ..errors import ConfigError, DatasetError
 
@@ -17,8 +17,10 @@ AMP_MODES = ("off", "auto", "bf16", "fp16")
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(ConfigBase):
     """Options of one training run; saved beside the model as ``config.json``."""
+
+    config_kind: ClassVar[str] = "training options"
 
     model_dir: str = "runs/crnn"
     data_dir: str | None = None  # the seed's layout: DATA_DIR/train and DATA_DIR/validation
@@ -92,9 +94,6 @@ class TrainConfig:
             return self.lr
         return 1.0 if self.optimizer == "adadelta" else 1e-3
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     def save(self, path: Path, **resolved: Any) -> None:
         """The options as given, plus what they resolved to on this machine (``resolved``, e.g. the
         precision ``--amp auto`` chose), under ``"resolved"``."""
@@ -103,42 +102,10 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], origin: str = "config") -> TrainConfig:
-        known = {f.name for f in fields(cls)}
+        """Options as ``crnn train``'s flags name them (``-`` or ``_``); a saved ``config.json``'s
+        ``"resolved"`` record is ignored, and a single source may be a string."""
         cleaned = {key.replace("-", "_"): value for key, value in values.items() if key != "resolved"}
-        unknown = sorted(set(cleaned) - known)
-        if unknown:
-            raise ConfigError(f"{origin}: unknown training options: {', '.join(unknown)}")
         for key in ("train", "val"):
             if isinstance(cleaned.get(key), str):
                 cleaned[key] = [cleaned[key]]
-        try:
-            return cls(**cleaned)
-        except TypeError as error:
-            raise ConfigError(f"{origin}: {error}") from None
-
-
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    """Options from a YAML (``.yaml``/``.yml``), TOML (``.toml``) or JSON file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read the config file: {error.strerror or error}") from None
-    try:
-        if path.suffix == ".toml":
-            if sys.version_info >= (3, 11):
-                import tomllib
-            else:  # pragma: no cover
-                import tomli as tomllib
-            values = tomllib.loads(text)
-        elif path.suffix == ".json":
-            values = json.loads(text)
-        else:
-            import yaml
-
-            values = yaml.safe_load(text) or {}
-    except Exception as error:  # each parser has its own error type; all mean the same to a user
-        raise ConfigError(f"{path}: cannot parse the config file: {error}") from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: expected a mapping of option names to values")
-    return values
+        return super().from_dict(cleaned, origin)
