@@ -64,3 +64,27 @@ def test_the_shipped_int8_graph_belongs_to_the_bundled_model_and_auto_uses_it(mo
     for backend in ("torch", "onnx"):  # the fp32 paths read the samples too
         predictions = Recognizer.load(backend=backend).recognize([SAMPLES / name for name in labels])
         assert [p.text for p in predictions] == list(labels.values())
+
+
+def test_the_shipped_fp32_graph_serves_cpus_without_vnni_with_no_export(monkeypatch) -> None:
+    """Where the int8 graph is not used, ``auto`` runs the fp32 graph shipped beside the model: no
+    PyTorch export on first use (so the core install reads there too)."""
+    import platform
+
+    import crnn_ctc.runtime as runtime
+    from crnn_ctc import cpu
+
+    monkeypatch.setattr(cpu, "cpu_flags", lambda cpuinfo="/proc/cpuinfo": frozenset({"avx2", "fma"}))
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    assert runtime.fp32_companion(BUNDLED_MODEL) is not None, "ship crnn-ctc-default.onnx (scripts/ship_model.sh)"
+
+    def no_export(*args: object) -> bytes:
+        raise AssertionError("the bundled model was exported although its fp32 graph ships")
+
+    monkeypatch.setattr(runtime, "_export_and_cache", no_export)
+    recognizer = Recognizer.load(device="cpu")
+    assert "crnn_ctc_quantization" in recognizer.engine.session.get_modelmeta().custom_metadata_map
+    assert recognizer.engine.session.get_modelmeta().custom_metadata_map["crnn_ctc_quantization"] == "fp32"
+    labels = _labels()
+    predictions = recognizer.recognize([SAMPLES / name for name in labels])
+    assert [p.text for p in predictions] == list(labels.values())
