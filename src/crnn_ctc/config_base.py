@@ -81,11 +81,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read the config file: {getattr(error, 'strerror', None) or error}") from None
     try:
         if path.suffix == ".toml":
-            if sys.version_info >= (3, 11):
-                import tomllib
-            else:  # pragma: no cover
-                import tomli as tomllib
-            values = tomllib.loads(text)
+            # tomllib from Python 3.11 on; before, tomli from the train extra
+            toml = require("tomllib" if sys.version_info >= (3, 11) else "tomli", "train", f"reading {path.name}")
+            values = toml.loads(text)
         elif path.suffix == ".json":
             values = json.loads(text)
         else:
