@@ -55,7 +55,21 @@ def _is_single_image(images: object) -> bool:
 
 
 class Recognizer:
-    """Recognizes text in cropped word or line images with one model file."""
+    """Recognizes text in cropped word or line images (and whole pages) with one model file.
+
+    Build one with ``Recognizer.load`` (the bundled model when no path is given); it holds the model's
+    preprocessing, an engine (ONNX Runtime or PyTorch) and a decoder, and is safe to reuse.
+
+    Example::
+
+        from crnn_ctc import Recognizer
+        from crnn_ctc.bundle import BUNDLED_MODEL
+
+        recognizer = Recognizer.load()                     # the bundled model, the fastest backend here
+        samples = sorted((BUNDLED_MODEL.parent / "samples").glob("*.png"))
+        for prediction in recognizer.recognize(samples):
+            print(prediction.source, prediction.text, round(prediction.confidence, 3))
+    """
 
     def __init__(
         self,

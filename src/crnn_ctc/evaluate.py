@@ -146,6 +146,26 @@ def evaluate_source(
 ) -> tuple[dict[str, Report], list[PredictionRow]]:
     """Recognize every sample of ``source`` (any backend's ``Recognizer``) and score it under each protocol.
 
+    Args:
+        recognizer: a ``Recognizer`` (its model, backend and decoder are what is measured).
+        source: a ``SampleSource`` (``data.readers.open_source`` of an LMDB, TFRecord, annotation
+            file or folder).
+        protocols: names from ``PROTOCOLS`` (``lower-alnum``, ``alnum``, ``raw``).
+        batch_size: images per forward pass.
+
+    Returns:
+        One ``Report`` (word accuracy, CER, WER, 1-NED) per protocol, and every prediction.
+
+    Example::
+
+        from crnn_ctc import Recognizer
+        from crnn_ctc.bundle import BUNDLED_MODEL
+        from crnn_ctc.data.readers import open_source
+        from crnn_ctc.evaluate import evaluate_source
+
+        reports, rows = evaluate_source(Recognizer.load(), open_source(BUNDLED_MODEL.parent / "samples"), ["raw"])
+        print(reports["raw"].word_accuracy)
+
     Unreadable images (corrupt, or a folder dataset's missing file) count as wrong predictions (an
     empty text) and are listed with their error; a damaged store raises ``DatasetError``.
     """

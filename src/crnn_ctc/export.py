@@ -191,9 +191,26 @@ def export_onnx(
 ) -> tuple[Path, float]:
     """Write ``out`` atomically after a passing parity check; return the path and the worst difference.
 
-    ``int8``: False, ``"static"`` (calibrated on ``calibration`` or on synthetic images; True means
-    static) or ``"dynamic"``. The static graph is checked on calibration-like images it was not
-    calibrated on, since random inputs lie outside the ranges it was calibrated for.
+    Args:
+        bundle: the model file loaded with its network (``bundle.load_bundle``).
+        out: the ``.onnx`` file to write; its metadata records the model file's SHA-256, so a graph
+            written beside the model as ``NAME.onnx`` / ``NAME.int8.onnx`` is used by ``auto``.
+        opset: the ONNX opset.
+        int8: False, ``"static"`` (calibrated on ``calibration`` or on synthetic images; True means
+            static) or ``"dynamic"``. The static graph is checked on calibration-like images it was
+            not calibrated on, since random inputs lie outside the ranges it was calibrated for.
+        calibration: a labelled source of images for static calibration (default: synthetic).
+        calibration_count: images used to calibrate.
+
+    Returns:
+        The path written and the largest difference from PyTorch's log-probabilities in the check.
+
+    Example::
+
+        from crnn_ctc.bundle import BUNDLED_MODEL, load_bundle
+        from crnn_ctc.export import export_onnx
+
+        path, worst = export_onnx(load_bundle(BUNDLED_MODEL), "model.onnx")
     """
     method = "static" if int8 is True else (int8 or None)
     if method not in (None, *INT8_METHODS):

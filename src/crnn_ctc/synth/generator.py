@@ -43,7 +43,20 @@ class SynthSample:
 
 
 class SynthGenerator:
-    """Renders sample ``index`` of ``seed`` from ``fonts`` (already checked against ``charset``)."""
+    """Renders sample ``index`` of ``seed`` from ``fonts`` (already checked against ``charset``).
+
+    ``sample(index)`` is a pure function of (settings, fonts, words, seed, index): the same image and
+    label on every run and in any worker. Build one with ``SynthGenerator.create``.
+
+    Example::
+
+        from crnn_ctc.synth.config import preset
+        from crnn_ctc.synth.generator import SynthGenerator
+
+        generator = SynthGenerator.create(preset("document"), charset="printable+space", seed=7)
+        image, label = generator.sample(0)                # a PIL image and the exact text drawn
+        image.save("line.png")
+    """
 
     def __init__(
         self, config: SynthConfig, charset: Charset, fonts: Sequence[SelectedFont], words: WordList, seed: int = 0

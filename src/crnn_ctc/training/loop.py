@@ -450,7 +450,26 @@ def _keep_freed_memory() -> None:
 
 def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
           report: Reporter = lambda line: None) -> TrainResult:  # fmt: skip
-    """Train with ``config``; see ``Trainer``."""
+    """Train a model as ``config`` says (``crnn train`` takes the same options); see ``Trainer``.
+
+    Args:
+        config: every option of the run (``TrainConfig``); ``model_dir`` receives the model file,
+            checkpoints, ``log.csv``, ``config.json`` and the curves.
+        resume: continue the run in ``model_dir`` exactly from its last checkpoint.
+        progress: show a progress bar on stderr.
+        report: called with each line of the run's log (validation results, the precision chosen).
+
+    Returns:
+        ``TrainResult``: the model file written, the steps run and the best validation accuracy.
+
+    Example::
+
+        from crnn_ctc.training import TrainConfig, train
+
+        result = train(TrainConfig(train=["synth:"], val=["synth:preset=clean"], model_dir="runs/tiny",
+                                   arch="tiny", max_steps=20, batch_size=8, val_every=10, val_limit=16))
+        print(result.model_path)
+    """
     _keep_freed_memory()
     return Trainer(config, resume=resume, progress=progress, report=report).run()
 
