@@ -223,11 +223,13 @@ sys.exit(main(sys.argv[2:]))
          "train"),
         ("fastapi", ["serve", "--port", "0"], "serve"),
         ("lmdb", ["eval", "--data", "{tmp}/data.lmdb"], "train"),
+        ("torch", ["predict", "--backend", "torch", "{samples}"], "train"),
     ],
-    ids=["train-without-torch", "serve-without-fastapi", "eval-without-lmdb"],
+    ids=["train-without-torch", "serve-without-fastapi", "eval-without-lmdb", "torch-backend-without-torch"],
 )  # fmt: skip
 def test_a_command_without_its_extra_exits_2_naming_the_extra(tmp_path, missing, args, extra) -> None:
-    args = [arg.replace("{tmp}", str(tmp_path)) for arg in args]
+    samples = str(PACKAGE / "assets" / "samples")
+    args = [arg.replace("{tmp}", str(tmp_path)).replace("{samples}", samples) for arg in args]
     result = subprocess.run([sys.executable, "-c", WITHOUT, missing, *args], capture_output=True, text=True,
                             timeout=120, cwd=tmp_path)  # fmt: skip
     assert result.returncode == 2, result.stderr[-2000:]

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..bundle import ModelBundle, ModelInfo, file_sha256, load_bundle
 from ..cpu import int8_reads_like_fp32
 from ..errors import ConfigError, ModelFileError
+from ..extras import extra_imports
 from ..files import atomic_file
 from .base import Engine
 from .metadata import SOURCE_KEY
@@ -159,7 +160,8 @@ def create_engine(
         if not onnx_available():
             raise ConfigError("--backend onnx needs the onnx and onnxruntime packages: pip install onnx onnxruntime")
         return _fp32_onnx_engine(model, threads)
-    from .torch_engine import TorchEngine
+    with extra_imports("train", "the torch backend"):  # without PyTorch: an error naming the extra
+        from .torch_engine import TorchEngine
 
     return TorchEngine(_network(model, threads).model, device)
 
