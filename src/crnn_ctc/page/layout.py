@@ -310,8 +310,9 @@ def analyse_layout(mask: np.ndarray, gray: np.ndarray | None = None) -> Layout:
         local = text_height(text.take(indices)) or height
         for block in block_lines(mask, text, indices, local):
             if gray is not None:
-                pictures.extend(line for line in block if looks_like_picture(gray, mask, line))
-                block = [line for line in block if not looks_like_picture(gray, mask, line)]
+                strips = [line for line in block if looks_like_picture(gray, mask, line)]
+                pictures.extend(strips)
+                block = [line for line in block if line not in strips]
             if block:
                 blocks.append(block)
     return Layout(blocks, _merge_boxes(figures + pictures), height)

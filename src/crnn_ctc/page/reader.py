@@ -82,15 +82,19 @@ class PageReader:
                 f"{options.max_pixels:,} (--max-page-pixels)", page_number,
             )  # fmt: skip
         gray = to_gray(image)
-        vertical = options.orientation and lines_run_vertically(_analysis_mask(gray, options)[2])
-        page = self._upright(np.rot90(gray, 1) if vertical else gray, 90 if vertical else 0)
+        analysed = _analysis_mask(gray, options)
+        vertical = options.orientation and lines_run_vertically(analysed[2])
+        # The upright page's own analysis is the one just made, unless it has to be turned.
+        page = self._upright(np.rot90(gray, 1), 90) if vertical else self._upright(gray, 0, analysed)
         if options.orientation and page.layout.blocks and self._reads_better_turned(page):
             page = self._upright(np.rot90(gray, 3 if vertical else 2), 270 if vertical else 180)
         return self._read_lines(page, source, page_number)
 
-    def _upright(self, gray: np.ndarray, rotation: int) -> _Upright:
+    def _upright(
+        self, gray: np.ndarray, rotation: int, analysed: tuple[float, np.ndarray, np.ndarray] | None = None
+    ) -> _Upright:
         gray = np.ascontiguousarray(gray)
-        scale, small, mask = _analysis_mask(gray, self.options)
+        scale, small, mask = analysed or _analysis_mask(gray, self.options)
         skew = estimate_skew(mask, self.options.max_skew) if self.options.deskew else 0.0
         if abs(skew) >= 0.1:  # straighten the full-resolution page, filling with its paper tone
             paper = int(np.median(gray))
