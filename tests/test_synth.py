@@ -210,6 +210,26 @@ def test_lines_have_single_inner_spaces_and_fit_the_font() -> None:
     assert all(" " not in source.text(rng, no_space) for _ in range(100))
 
 
+def test_lines_carry_technical_tokens_and_matched_brackets() -> None:
+    """Printed manuals show addresses, paths, options and bracketed runs between words; the line
+    text must too, or a line reader never learns them (real pages lost most words there)."""
+    import random
+    import re
+
+    source = TextSource(SynthConfig(text_mix={"line": 1.0}, max_line_chars=64), WORDS)
+    allowed = frozenset(string.printable[:95])
+    rng = random.Random(11)
+    lines = [source.text(rng, allowed) for _ in range(600)]
+    joined = "\n".join(lines)
+    for pattern in (r"https?://|www\.", r"\w_\w", r"(^| )--?\w", r"\w=\w", r"\w@\w", r"\[\d+\]", r"(^| )(\.\./|~/|/\w)"):
+        assert re.search(pattern, joined, re.MULTILINE), pattern
+    # A bracketed run of several words opens and closes within the line, in the same kind of bracket.
+    assert any(re.search(r"\(\S+ [^()]*\)", line) for line in lines)
+    # A quoted word closes with the mark that opened it.
+    mismatched = re.compile(r"(^| )(\"\w+'|'\w+\"|\(\w+[\"']|[\"']\w+\))( |$)")
+    assert not [line for line in lines if mismatched.search(line)]
+
+
 @pytest.mark.parametrize("name", ["document", "scene-lines"])
 def test_line_presets_render_truthful_lines(name: str, printable_fonts: list[SelectedFont], font_cache: Path) -> None:
     charset = Charset.preset("printable+space")

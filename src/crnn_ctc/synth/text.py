@@ -27,6 +27,9 @@ _MONTHS = (
 )  # fmt: skip
 _UNITS = ("kg", "km", "cm", "mm", "ml", "g", "m", "h", "min", "mph", "GB", "MB", "W", "V")
 _CURRENCIES = "$$$$€££¥"
+_TLDS = ("com", "org", "net", "io", "de", "co.uk", "edu", "gov")
+_EXTENSIONS = ("py", "txt", "c", "h", "so", "conf", "json", "html", "pdf", "tar.gz", "deb", "sh", "md")
+_ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "cf.", "vs.", "Fig.", "Eq.", "No.", "p.", "pp.", "Dr.", "Mr.", "St.")
 
 
 @dataclass(frozen=True)
@@ -250,6 +253,8 @@ class TextSource:
                 token = self._code(rng)
             elif roll < 0.14:
                 token = rng.choice(("-", "&", "+", "/", "=", "|", "--", "*", "..."))
+            elif roll < 0.19:
+                token = self._technical(rng)
             else:
                 token = self.words.sample(rng).lower()
                 if rng.random() < 0.05:
@@ -257,8 +262,15 @@ class TextSource:
                 if position < count - 1 and rng.random() < 0.08:
                     token += rng.choice(",,,,;:")
                 elif rng.random() < 0.02:
-                    token = rng.choice(('"', "'", "(")) + token + rng.choice(('"', "'", ")"))
+                    opening, closing = rng.choice(('""', "''", "()"))  # a matched pair
+                    token = opening + token + closing
             tokens.append(token)
+        if count >= 4 and rng.random() < 0.12:  # a parenthetical or bracketed run of words
+            start = rng.randrange(1, count - 1)
+            end = rng.randrange(start, min(count, start + 4))
+            opening, closing = rng.choice(("()", "()", "()", "[]", '""'))
+            tokens[start] = opening + tokens[start]
+            tokens[end] = tokens[end] + closing
         style = rng.random()
         if style < 0.1:
             tokens = [token.upper() for token in tokens]
@@ -269,6 +281,44 @@ class TextSource:
             if rng.random() < 0.6:
                 tokens[-1] += rng.choice("......!?:;")
         return " ".join(tokens)
+
+    def _technical(self, rng: random.Random) -> str:
+        """What manuals and papers print between words: addresses, paths, identifiers, options,
+        versions and references, the tokens a line reader otherwise never sees."""
+        word, other = self.words.sample(rng).lower(), self.words.sample(rng).lower()
+        style = rng.randrange(12)
+        if style == 0:
+            scheme = rng.choice(("https://", "http://", "https://www.", "www.", "ftp://"))
+            path = rng.choice(("", f"/{other}", f"/{other}/", f"/{other}/{rng.randint(1, 999)}", f"/~{other}"))
+            return f"{scheme}{word}.{rng.choice(_TLDS)}{path}"
+        if style == 1:
+            root = rng.choice(("/usr/", "/etc/", "/var/lib/", "~/", "./", "../", "/home/", "C:\\"))
+            separator = "\\" if root.startswith("C:") else "/"
+            return f"{root}{word}{separator}{other}.{rng.choice(_EXTENSIONS)}"
+        if style == 2:
+            return rng.choice((f"{word}_{other}", f"{word}_{other}()", f"{word}.{other}()", f"__{word}__",
+                               f"{word}[{rng.randint(0, 9)}]", f"{word}::{other}", f"{word}->{other}"))  # fmt: skip
+        if style == 3:
+            return rng.choice((f"--{word}", f"--{word}-{other}", f"-{rng.choice(string.ascii_letters)}",
+                               f"--{word}={other}"))  # fmt: skip
+        if style == 4:
+            return f"{word}={rng.choice((str(rng.randint(0, 999)), other, 'true', 'false', '0.5'))}"
+        if style == 5:
+            parts = [str(rng.randint(0, 20)) for _ in range(rng.randint(2, 3))]
+            return rng.choice(("", "v", "")) + ".".join(parts) + rng.choice(("", "", "-1", "+dfsg", "~rc1"))
+        if style == 6:
+            return f"{word}@{other}.{rng.choice(_TLDS)}" if rng.random() < 0.7 else f"<{word}@{other}.org>"
+        if style == 7:
+            return rng.choice((f"[{rng.randint(1, 60)}]", f"[{rng.randint(1, 9)}, {rng.randint(10, 40)}]",
+                               f"({rng.randint(1, 12)})", f"[{word}]", f"<{word}>", f"{{{word}}}", f"({word})"))  # fmt: skip
+        if style == 8:
+            return rng.choice(_ABBREVIATIONS)
+        if style == 9:
+            return rng.choice((f"{word}(8)", f"{word}(1)", f"{word}.{rng.choice(_EXTENSIONS)}", f"'{word}'",
+                               f"`{word}`", f'"{word}"'))  # fmt: skip
+        if style == 10:
+            return f"{word.upper()}_{other.upper()}" if rng.random() < 0.5 else f"${word.upper()}"
+        return rng.choice((f"{word}/{other}", f"{word}-{other}", f"{word}'s", f"{word}/{other}/"))
 
     def _punctuated(self, rng: random.Random) -> str:
         word = _case(self.words.sample(rng), rng.choices(self._cases, cum_weights=self._case_weights)[0])
