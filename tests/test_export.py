@@ -177,7 +177,7 @@ def test_auto_backend_uses_the_int8_companion_only_if_it_belongs_to_the_model(
 
     from crnn_ctc import Recognizer, cpu
 
-    # A CPU with VNNI, where auto runs int8 graphs at all (tests/test_runtime.py checks the CPU rule).
+    # A CPU with VNNI, where auto runs int8 graphs at all (tests/runtime/test_runtime.py checks the CPU rule).
     monkeypatch.setattr(cpu, "cpu_flags", lambda cpuinfo="/proc/cpuinfo": frozenset({"avx2", "avx512_vnni"}))
     monkeypatch.setattr(platform, "machine", lambda: "x86_64")
 

@@ -53,7 +53,7 @@ def test_the_shipped_int8_graph_belongs_to_the_bundled_model_and_auto_uses_it(mo
     from crnn_ctc import cpu
     from crnn_ctc.runtime import int8_companion
 
-    # On a CPU with VNNI, where auto runs int8 graphs (elsewhere fp32: tests/test_runtime.py).
+    # On a CPU with VNNI, where auto runs int8 graphs (elsewhere fp32: tests/runtime/test_runtime.py).
     monkeypatch.setattr(cpu, "cpu_flags", lambda cpuinfo="/proc/cpuinfo": frozenset({"avx2", "avx512_vnni"}))
     monkeypatch.setattr(platform, "machine", lambda: "x86_64")
     companion = int8_companion(BUNDLED_MODEL)  # None if the model file changed without `make pretrained`

@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from crnn_ctc.cli import main
 from crnn_ctc.serve.launch import ServerProcess
 
-SAMPLES = Path(__file__).resolve().parents[1] / "src" / "crnn_ctc" / "assets" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "src" / "crnn_ctc" / "assets" / "samples"
 MAX_BODY_MB = 1
 MAX_IMAGES = 12  # the bundled samples (10) fit in one request
 MAX_PIXELS = 1_000_000

@@ -11,7 +11,7 @@ from crnn_ctc.cli import main
 from crnn_ctc.errors import ConfigError
 from crnn_ctc.runtime import set_threads
 
-SAMPLE = Path(__file__).resolve().parents[1] / "src" / "crnn_ctc" / "assets" / "samples" / "sample_00.png"
+SAMPLE = Path(__file__).resolve().parents[2] / "src" / "crnn_ctc" / "assets" / "samples" / "sample_00.png"
 
 # `crnn info` whose run function has a bug that raises a plain ValueError.
 BUGGY_INFO = """

@@ -13,7 +13,7 @@ from torch import nn
 
 from crnn_ctc.model import ModelConfig, build_model
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "model_cost.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "model_cost.py"
 
 
 def _load_benchmark() -> ModuleType:

@@ -15,7 +15,7 @@ import pytest
 
 from crnn_ctc.serve.launch import ServerProcess
 
-SAMPLES = Path(__file__).resolve().parents[1] / "src" / "crnn_ctc" / "assets" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "src" / "crnn_ctc" / "assets" / "samples"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 WAIT_S = 60
@@ -151,7 +151,7 @@ def test_a_dropped_page_is_shown_with_its_line_boxes_and_text(server: ServerProc
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from test_serve_read import LINES, drawn_page, encoded
+    from drawn_pages import LINES, drawn_page, encoded
 
     image, lines = drawn_page()
     browser.get(server.url + "/")

@@ -16,7 +16,7 @@ from PIL import Image
 from crnn_ctc.page.types import Box
 from crnn_ctc.synth.page_config import PageSynthConfig
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 def _load(name: str) -> ModuleType:

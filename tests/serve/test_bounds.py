@@ -16,7 +16,7 @@ import pytest
 from crnn_ctc.cli import main
 from crnn_ctc.serve.launch import ServerProcess
 
-SAMPLES = Path(__file__).resolve().parents[1] / "src" / "crnn_ctc" / "assets" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "src" / "crnn_ctc" / "assets" / "samples"
 MAX_WORDS = 50
 MAX_LEXICON_MB = 0.001  # 1,048 bytes
 MAX_EDIT_DISTANCE = 2

@@ -9,7 +9,7 @@ from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "train_speed.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "train_speed.py"
 
 
 def _load_benchmark() -> ModuleType:

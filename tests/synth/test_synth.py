@@ -221,7 +221,8 @@ def test_lines_carry_technical_tokens_and_matched_brackets() -> None:
     rng = random.Random(11)
     lines = [source.text(rng, allowed) for _ in range(600)]
     joined = "\n".join(lines)
-    for pattern in (r"https?://|www\.", r"\w_\w", r"(^| )--?\w", r"\w=\w", r"\w@\w", r"\[\d+\]", r"(^| )(\.\./|~/|/\w)"):
+    patterns = (r"https?://|www\.", r"\w_\w", r"(^| )--?\w", r"\w=\w", r"\w@\w", r"\[\d+\]", r"(^| )(\.\./|~/|/\w)")
+    for pattern in patterns:
         assert re.search(pattern, joined, re.MULTILINE), pattern
     # A bracketed run of several words opens and closes within the line, in the same kind of bracket.
     assert any(re.search(r"\(\S+ [^()]*\)", line) for line in lines)

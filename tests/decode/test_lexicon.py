@@ -9,7 +9,7 @@ from rapidfuzz.distance import Levenshtein
 from crnn_ctc.charset import Charset
 from crnn_ctc.decode import BKTree, ImageLexicons, Lexicon, LexiconDecoder, LexiconError, ctc
 from crnn_ctc.decode.lexicon_search import _refined_bounds, _symbol_set_bounds
-from test_decode_ctc import random_log_probs
+from ctc_reference import random_log_probs
 
 CHARSET = Charset.preset("lower-alnum")
 

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from crnn_ctc.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LINES = ["The quick brown fox jumps", "over the lazy dog today"]
 SECOND = ["Another page of text"]
 

@@ -7,7 +7,7 @@ import pytest
 
 from crnn_ctc.charset import Charset
 from crnn_ctc.decode import BeamSearchDecoder, ctc, prefix_beam_search
-from test_decode_ctc import brute_force_distribution, random_log_probs
+from ctc_reference import brute_force_distribution, random_log_probs
 
 CHARSET = Charset.from_string("ab")  # classes: 0 blank, 1 'a', 2 'b'
 
