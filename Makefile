@@ -66,7 +66,7 @@ clean:
 fonts:
 	PYTHON=$(PYTHON) bash scripts/install_fonts.sh
 
-# Debian's chromium and its WebDriver, for the web page's test in a real browser (tests/test_serve_browser.py).
+# Debian's chromium and its WebDriver, for the web page's test in a real browser (tests/serve/test_browser.py).
 # apt-get needs root or passwordless sudo; without them it warns and that test is skipped. A no-op once installed.
 browser:
 	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then exit 0; fi; \
