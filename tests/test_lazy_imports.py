@@ -102,6 +102,33 @@ def test_help_needs_no_torch(cache, args) -> None:
     assert "usage: crnn" in _fresh(COMMAND, *args, cache=cache)
 
 
+# Every command's --help in one fresh interpreter: a command's options never import PyTorch.
+EVERY_HELP = """
+import argparse
+import contextlib
+import io
+import sys
+
+from crnn_ctc.cli import _build_parser, main
+
+parser = _build_parser()
+COMMANDS = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+for command in COMMANDS:
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        try:
+            main([command, "--help"])
+        except SystemExit as exit:
+            assert exit.code == 0, (command, exit.code)
+    assert "usage: crnn " + command in out.getvalue(), command
+    assert "torch" not in sys.modules, "crnn " + command + " --help imported PyTorch"
+print(len(COMMANDS))
+"""
+
+
+def test_no_command_help_needs_torch(cache) -> None:
+    assert int(_fresh(EVERY_HELP, cache=cache)) >= 12
+
+
 def test_crnn_predict_needs_no_torch(cache) -> None:
     rows = [line.split("\t") for line in _fresh(COMMAND, "predict", str(SAMPLES), cache=cache).splitlines()]
     labels = dict(line.split("\t", 1) for line in (SAMPLES / "labels.tsv").read_text().splitlines() if line)

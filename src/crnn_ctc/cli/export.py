@@ -8,7 +8,7 @@ from .common import EXIT_OK, add_model_options
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
-    from ..export import DEFAULT_OPSET
+    from ..runtime.metadata import DEFAULT_OPSET  # not ..export, which imports PyTorch
 
     export = commands.add_parser(
         "export",

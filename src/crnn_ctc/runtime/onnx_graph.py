@@ -19,8 +19,8 @@ import torch
 
 from ..bundle import METADATA_KEY, ModelBundle
 from ..model import CRNN
+from .metadata import DEFAULT_OPSET
 
-DEFAULT_OPSET = 17
 
 
 class _WithLengths(torch.nn.Module):
