@@ -22,7 +22,6 @@ from ..model import CRNN
 from .metadata import DEFAULT_OPSET
 
 
-
 class _WithLengths(torch.nn.Module):
     def __init__(self, model: CRNN) -> None:
         super().__init__()

@@ -309,8 +309,9 @@ class TextSource:
         if style == 6:
             return f"{word}@{other}.{rng.choice(_TLDS)}" if rng.random() < 0.7 else f"<{word}@{other}.org>"
         if style == 7:
-            return rng.choice((f"[{rng.randint(1, 60)}]", f"[{rng.randint(1, 9)}, {rng.randint(10, 40)}]",
-                               f"({rng.randint(1, 12)})", f"[{word}]", f"<{word}>", f"{{{word}}}", f"({word})"))  # fmt: skip
+            first, second = rng.randint(1, 60), rng.randint(1, 9)
+            numbered = (f"[{first}]", f"[{second}, {rng.randint(10, 40)}]", f"({rng.randint(1, 12)})")
+            return rng.choice((*numbered, f"[{word}]", f"<{word}>", f"{{{word}}}", f"({word})"))
         if style == 8:
             return rng.choice(_ABBREVIATIONS)
         if style == 9:
