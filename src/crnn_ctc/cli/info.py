@@ -47,7 +47,8 @@ def _run_onnx(path: Path, as_json: bool) -> int:
     """An exported graph: the config in its metadata, and how it was exported."""
     from ..bundle import METADATA_KEY, model_info
     from ..errors import ModelFileError
-    from ..runtime.onnx_engine import QUANTIZATION_KEY, SOURCE_KEY, OnnxEngine
+    from ..runtime.metadata import QUANTIZATION_KEY, SOURCE_KEY
+    from ..runtime.onnx_engine import OnnxEngine
 
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file")

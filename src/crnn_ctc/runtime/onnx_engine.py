@@ -11,10 +11,6 @@ import numpy as np
 from ..bundle import METADATA_KEY
 from ..errors import ModelFileError
 
-# Defined in runtime/metadata.py; still importable from here, where `crnn info` and the service look.
-from .metadata import QUANTIZATION_KEY as QUANTIZATION_KEY
-from .metadata import SOURCE_KEY as SOURCE_KEY
-
 
 class OnnxEngine:
     name = "onnx"

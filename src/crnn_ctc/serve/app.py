@@ -62,7 +62,7 @@ _DECODER_CACHE_SIZE = 16
 
 def engine_precision(engine: object) -> str:
     """``fp32``, or ``int8 (static)`` / ``int8 (dynamic)`` for an ONNX graph that ``crnn export --int8`` wrote."""
-    from ..runtime.onnx_engine import QUANTIZATION_KEY
+    from ..runtime.metadata import QUANTIZATION_KEY
 
     session = getattr(engine, "session", None)
     if session is None:
