@@ -73,6 +73,27 @@ def decoder_options(args: argparse.Namespace) -> DecoderOptions:
     )  # fmt: skip
 
 
+def add_progress_option(parser: argparse.ArgumentParser, what: str = "a progress bar", when: str = "") -> None:
+    """``--progress`` / ``--no-progress``; unset, ``show_progress`` asks whether stderr is a terminal."""
+    parser.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, default=None,
+        help=f"show {what} on stderr (default: when stderr is a terminal{when})",
+    )  # fmt: skip
+
+
+def add_render_options(parser: argparse.ArgumentParser, unit: str) -> None:
+    """What ``crnn synth`` and ``crnn synth-pages`` share: how many ``unit``s, where, from which seed,
+    fonts and words, and whether to replace the output."""
+    parser.add_argument("--count", type=int, required=True, metavar="N", help=f"number of {unit}s")
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder to write")
+    parser.add_argument("--seed", type=int, default=0, help=f"{unit} i of a seed is always the same {unit}")
+    parser.add_argument("--fonts", metavar="DIR", help="folder of font files, or a manifest .tsv "
+                        "(default: what `make fonts` installed)")  # fmt: skip
+    parser.add_argument("--words", metavar="FILE", help="word list, one word (and optional count) per line "
+                        "(default: wordfreq's English words)")  # fmt: skip
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+
+
 def show_progress(flag: bool | None) -> bool:
     """``--progress`` / ``--no-progress``, else whether stderr is a terminal."""
     return sys.stderr.isatty() if flag is None else flag

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import EXIT_OK, EXIT_SOME_FAILED, print_error, show_progress
+from .common import EXIT_OK, EXIT_SOME_FAILED, add_progress_option, print_error, show_progress
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
@@ -47,7 +47,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     create.add_argument("--shuffle", action=argparse.BooleanOptionalAction, default=True)
     create.add_argument("--workers", type=int, default=0, help="processes (default: all cores)")
     create.add_argument("--overwrite", action="store_true", help="replace an existing DATA_DIR")
-    create.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    add_progress_option(create)
     create.set_defaults(handler=run_create)
 
     inspect = actions.add_parser("inspect", help="statistics and a PNG grid of samples")

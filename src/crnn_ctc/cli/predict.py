@@ -14,10 +14,12 @@ from .common import (
     EXIT_SOME_FAILED,
     EXIT_USAGE,
     add_model_options,
+    add_progress_option,
     add_runtime_options,
     decoder_name,
     decoder_options,
     print_error,
+    show_progress,
 )
 
 if TYPE_CHECKING:
@@ -51,12 +53,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     predict.add_argument("--format", choices=("tsv", "json", "seed"), default="tsv", help="(default: %(default)s)")
     predict.add_argument("--output", "-o", metavar="FILE", help="write results here instead of stdout")
-    predict.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="show a progress bar on stderr (default: when stderr is a terminal)",
-    )
+    add_progress_option(predict)
     add_model_options(predict)
     add_runtime_options(predict)
     predict.set_defaults(handler=run)
@@ -124,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     predictions = recognizer.iter_recognize(
         [ref.path for ref in refs], batch_size=args.batch_size, errors="report", names=[ref.name for ref in refs]
     )
-    show = sys.stderr.isatty() if args.progress is None else args.progress
+    show = show_progress(args.progress)
     with _open_output(args.output) as out, tqdm(total=len(refs), unit="img", disable=not show, file=sys.stderr) as bar:
         for prediction in predictions:
             bar.update(1)

@@ -15,6 +15,7 @@ from .common import (
     EXIT_SOME_FAILED,
     EXIT_USAGE,
     add_model_options,
+    add_progress_option,
     add_runtime_options,
     decoder_name,
     decoder_options,
@@ -69,10 +70,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     pages.add_argument(
         "--no-orientation", action="store_true", help="do not turn pages read sideways or upside down upright"
     )
-    read.add_argument(
-        "--progress", action=argparse.BooleanOptionalAction, default=None,
-        help="show a progress bar on stderr (default: when stderr is a terminal and there are several pages)",
-    )  # fmt: skip
+    add_progress_option(read, when=" and there are several pages")
     add_model_options(read)
     add_runtime_options(read)
     read.set_defaults(handler=run)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..synth.config import PRESETS, SynthConfig, preset
 from ..synth.fonts import FONT_SPLITS, FontWarning
-from .common import EXIT_OK, show_progress
+from .common import EXIT_OK, add_progress_option, add_render_options, show_progress
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
@@ -25,16 +25,10 @@ def add_command(commands: argparse._SubParsersAction) -> None:
             "--workers; an interrupted run leaves no dataset behind."
         ),
     )
-    synth.add_argument("--count", type=int, required=True, metavar="N", help="number of images")
-    synth.add_argument("--out", required=True, metavar="DIR", help="LMDB folder to write")
+    add_render_options(synth, "image")
     synth.add_argument("--charset", default="lower-alnum", help="preset name or file (default: %(default)s)")
-    synth.add_argument("--words", metavar="FILE", help="word list, one word (and optional count) per line "
-                       "(default: wordfreq's English words)")  # fmt: skip
-    synth.add_argument("--fonts", metavar="DIR", help="folder of font files, or a manifest .tsv "
-                       "(default: what `make fonts` installed)")  # fmt: skip
     synth.add_argument("--height", type=int, default=32, help="image height in pixels (default: %(default)s)")
     synth.add_argument("--workers", type=int, default=0, metavar="K", help="processes (default: all cores)")
-    synth.add_argument("--seed", type=int, default=0, help="sample i of a seed is always the same image")
     synth.add_argument("--preset", choices=PRESETS, default="default", help="generator settings (default: %(default)s)")
     synth.add_argument("--config", metavar="JSON", help="generator settings to change (fields of SynthConfig)")
     synth.add_argument(
@@ -42,11 +36,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
         help="fonts of the fixed family split: train (about 9 families in 10), heldout (the rest, never "
         "trained on by the bundled model's recipe), or all (default)",
     )  # fmt: skip
-    synth.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
-    synth.add_argument(
-        "--progress", action=argparse.BooleanOptionalAction, default=None,
-        help="show progress bars on stderr (default: when stderr is a terminal)",
-    )  # fmt: skip
+    add_progress_option(synth, "progress bars")
     synth.set_defaults(handler=run)
 
 

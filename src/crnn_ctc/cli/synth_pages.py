@@ -7,7 +7,7 @@ import re
 
 from ..errors import ConfigError
 from ..synth.fonts import FONT_SPLITS
-from .common import EXIT_OK, show_progress
+from .common import EXIT_OK, add_progress_option, add_render_options, show_progress
 
 _COLUMNS = re.compile(r"^(\d+)(?:-(\d+))?$")
 
@@ -24,25 +24,15 @@ def add_command(commands: argparse._SubParsersAction) -> None:
             "pages.tsv. Page i of a seed is always the same; an interrupted run leaves no folder behind."
         ),
     )
-    pages.add_argument("--count", type=int, required=True, metavar="N", help="number of pages")
-    pages.add_argument("--out", required=True, metavar="DIR", help="folder to write")
-    pages.add_argument("--seed", type=int, default=0, help="page i of a seed is always the same page")
+    add_render_options(pages, "page")
     pages.add_argument("--columns", metavar="MIN-MAX", help="columns per page, e.g. 2 or 1-3 (default: 1-3)")
     pages.add_argument("--skew", type=float, metavar="DEG", help="turn pages by up to DEG degrees (default: 0)")
     pages.add_argument(
         "--font-split", choices=FONT_SPLITS, default=None,
         help="fonts of the fixed family split that `crnn synth` uses: train, heldout or all (default)",
     )  # fmt: skip
-    pages.add_argument("--fonts", metavar="DIR", help="folder of font files, or a manifest .tsv "
-                       "(default: what `make fonts` installed)")  # fmt: skip
-    pages.add_argument("--words", metavar="FILE", help="word list, one word (and optional count) per line "
-                       "(default: wordfreq's English words)")  # fmt: skip
     pages.add_argument("--config", metavar="JSON", help="page settings to change (fields of PageSynthConfig)")
-    pages.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
-    pages.add_argument(
-        "--progress", action=argparse.BooleanOptionalAction, default=None,
-        help="show a progress bar on stderr (default: when stderr is a terminal)",
-    )  # fmt: skip
+    add_progress_option(pages)
     pages.set_defaults(handler=run)
 
 

@@ -9,7 +9,7 @@ import sys
 import threading
 from collections.abc import Iterator
 
-from .common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, print_error, show_progress
+from .common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, add_progress_option, print_error, show_progress
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
@@ -65,7 +65,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--overwrite", action="store_true", help="start over in a MODEL_DIR that holds a run (its files are replaced)"
     )
-    train.add_argument("--progress", action=argparse.BooleanOptionalAction)
+    add_progress_option(train, "progress bars")
     train.set_defaults(handler=run)
 
 
