@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import math
 import re
 import signal
 import threading
@@ -20,14 +19,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..bundle import ModelBundle, load_bundle, new_bundle, save_bundle
+from ..bundle import ModelBundle, load_bundle, save_bundle
 from ..charset import BLANK, Charset
 from ..data.readers import Batch, Sample
 from ..data.sampler import WidthBucketSampler
 from ..decode import GreedyDecoder
-from ..errors import ConfigError, CrnnError
+from ..errors import CrnnError
 from ..evaluate import Report
-from ..preprocess import PreprocessConfig
 from ..runtime import resolve_device
 
 # Registers the synth: scheme with sources.py, which never imports it (no cycle): a run opens synth: specs.
@@ -35,7 +33,9 @@ from . import synthetic  # noqa: F401
 from .checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from .config import TrainConfig
 from .distributed import Distributed, setup_distributed
+from .initial import initial_bundle
 from .logs import TrainingLog
+from .optimization import learning_rate_schedule, make_optimizer
 from .precision import choose_precision
 from .sources import (
     EpochPlan,
@@ -74,66 +74,6 @@ def _ignore_interrupts(worker_id: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def _schedule(config: TrainConfig, total_steps: int) -> Callable[[int], float]:
-    """Learning-rate multiplier per step: linear warm-up, then cosine to zero (or constant)."""
-    warmup = min(config.warmup_steps, max(total_steps // 10, 1))
-    if config.schedule == "onecycle":
-        warmup = max(int(0.3 * total_steps), 1)
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        if config.schedule == "constant":
-            return 1.0
-        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-    return factor
-
-
-def _optimizer(config: TrainConfig, parameters: Any) -> torch.optim.Optimizer:
-    lr = config.learning_rate
-    if config.optimizer == "adadelta":  # the paper's and the seed's choice (rho 0.9 in the paper)
-        return torch.optim.Adadelta(parameters, lr=lr, rho=0.9, weight_decay=config.weight_decay)
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(parameters, lr=lr, weight_decay=config.weight_decay)
-    return torch.optim.Adam(parameters, lr=lr, weight_decay=config.weight_decay)
-
-
-def _initial_bundle(config: TrainConfig, charset: Charset, report: Reporter) -> ModelBundle:
-    preprocess = PreprocessConfig(height=config.height, channels=config.channels, max_width=config.max_width)
-    bundle = new_bundle(config.arch, charset, preprocess, seed=config.seed)
-    if config.init_from is None:
-        return bundle
-    source = load_bundle(config.init_from)
-    if source.config.arch != config.arch or source.preprocess.height != config.height:
-        raise ConfigError(
-            f"--init-from {config.init_from}: it is a {source.config.arch} model at height "
-            f"{source.preprocess.height}; pass --arch {source.config.arch} --height {source.preprocess.height}"
-        )
-    target_state = bundle.model.state_dict()
-    copied = 0
-    for name, tensor in source.model.state_dict().items():
-        if name in target_state and target_state[name].shape == tensor.shape:
-            target_state[name] = tensor
-            copied += 1
-    # The classifier is rebuilt for a new charset: rows of symbols both charsets share are kept.
-    head = "rnn.1.projection"
-    if source.charset != charset:
-        shared = [(charset.symbols.index(s) + 1, i + 1) for i, s in enumerate(source.charset.symbols) if s in charset]
-        for suffix in ("weight", "bias"):
-            old, new = source.model.state_dict()[f"{head}.{suffix}"], target_state[f"{head}.{suffix}"].clone()
-            new[BLANK] = old[BLANK]
-            for new_row, old_row in shared:
-                new[new_row] = old[old_row]
-            target_state[f"{head}.{suffix}"] = new
-        report(f"init-from: charset changed; classifier rebuilt keeping {len(shared)} shared symbols")
-    bundle.model.load_state_dict(target_state)
-    bundle.provenance["init_from"] = str(config.init_from)
-    report(f"init-from: {copied} tensors copied from {config.init_from}")
-    return bundle
-
-
 class Trainer:
     """One training run. Build it, then ``run()``; ``report`` receives the lines a person should see."""
 
@@ -148,7 +88,7 @@ class Trainer:
         self.device = self.dist.device or resolve_device(config.device)
         torch.manual_seed(config.seed)
         charset = Charset.resolve(config.charset)
-        self.bundle = _initial_bundle(config, charset, self.report)
+        self.bundle = initial_bundle(config, charset, self.report)
         self.precision = choose_precision(config.amp, self.device)
         self.model = self.bundle.model.to(self.device).train()
         if self.precision.channels_last:  # oneDNN's bf16 convolutions are fastest in NHWC
@@ -165,8 +105,10 @@ class Trainer:
         self.batches_per_epoch = self.plan.batches_per_epoch()
         epochs = config.epochs if config.epochs is not None else (None if config.max_steps else 10)
         self.total_steps = config.max_steps or (epochs or 1) * self.batches_per_epoch
-        self.optimizer = _optimizer(config, self.model.parameters())
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _schedule(config, self.total_steps))
+        self.optimizer = make_optimizer(config, self.model.parameters())
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, learning_rate_schedule(config, self.total_steps)
+        )
         self.amp_dtype = self.precision.dtype
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.ctc = nn.CTCLoss(blank=BLANK, zero_infinity=True)

@@ -1,0 +1,50 @@
+"""Where a run starts: a fresh model, or one continued from another model file (``--init-from``), even
+for another charset."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..bundle import ModelBundle, load_bundle, new_bundle
+from ..charset import BLANK, Charset
+from ..errors import ConfigError
+from ..preprocess import PreprocessConfig
+from .config import TrainConfig
+
+Reporter = Callable[[str], None]
+
+
+def initial_bundle(config: TrainConfig, charset: Charset, report: Reporter) -> ModelBundle:
+    """A new model of ``config.arch`` for ``charset``; with ``config.init_from``, every tensor of that model
+    file whose shape fits is copied in, and the classifier keeps the rows of the symbols both charsets share."""
+    preprocess = PreprocessConfig(height=config.height, channels=config.channels, max_width=config.max_width)
+    bundle = new_bundle(config.arch, charset, preprocess, seed=config.seed)
+    if config.init_from is None:
+        return bundle
+    source = load_bundle(config.init_from)
+    if source.config.arch != config.arch or source.preprocess.height != config.height:
+        raise ConfigError(
+            f"--init-from {config.init_from}: it is a {source.config.arch} model at height "
+            f"{source.preprocess.height}; pass --arch {source.config.arch} --height {source.preprocess.height}"
+        )
+    target_state = bundle.model.state_dict()
+    copied = 0
+    for name, tensor in source.model.state_dict().items():
+        if name in target_state and target_state[name].shape == tensor.shape:
+            target_state[name] = tensor
+            copied += 1
+    # The classifier is rebuilt for a new charset: rows of symbols both charsets share are kept.
+    head = "rnn.1.projection"
+    if source.charset != charset:
+        shared = [(charset.symbols.index(s) + 1, i + 1) for i, s in enumerate(source.charset.symbols) if s in charset]
+        for suffix in ("weight", "bias"):
+            old, new = source.model.state_dict()[f"{head}.{suffix}"], target_state[f"{head}.{suffix}"].clone()
+            new[BLANK] = old[BLANK]
+            for new_row, old_row in shared:
+                new[new_row] = old[old_row]
+            target_state[f"{head}.{suffix}"] = new
+        report(f"init-from: charset changed; classifier rebuilt keeping {len(shared)} shared symbols")
+    bundle.model.load_state_dict(target_state)
+    bundle.provenance["init_from"] = str(config.init_from)
+    report(f"init-from: {copied} tensors copied from {config.init_from}")
+    return bundle
