@@ -218,7 +218,9 @@ def _refined_bounds(
     emitted = probs.transpose(0, 2, 1)[rows[:, np.newaxis], labels]  # (pairs, L, steps)
     share = np.where(steps[rows][:, np.newaxis, :], emitted / np.maximum(mass, 1e-30)[:, np.newaxis, :], 0.0)
     # -log P(no step emits c | every step in the set), computed with log1p to stay accurate for small shares.
-    never = -np.log1p(-np.minimum(share, 1.0)).sum(axis=2, dtype=np.float64)
+    # A step where c takes all the mass (share 1) makes it infinite, as it should: no warning for that.
+    with np.errstate(divide="ignore"):
+        never = -np.log1p(-np.minimum(share, 1.0)).sum(axis=2, dtype=np.float64)
     never[np.arange(labels.shape[1]) >= label_lengths[:, np.newaxis]] = np.inf
     with np.errstate(divide="ignore"):
         return log_mass + np.log(-np.expm1(-never.min(axis=1, initial=np.inf)))
