@@ -6,9 +6,9 @@ TORCH_VERSION := 2.13.0
 # Tests and benchmarks run single-threaded: on a shared machine more threads mostly add jitter.
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: install test test-fast lint bench clean fonts fonts-md bench-synth demo pretrained browser gpu-bundle tesseract bench-pages-data bench-pages
+.PHONY: install test test-fast lint bench clean fonts fonts-md bench-synth demo pretrained browser qemu gpu-bundle tesseract bench-pages-data bench-pages
 
-install: $(VENV)/.installed fonts browser
+install: $(VENV)/.installed fonts browser qemu
 
 # torch goes in first and pinned (constraints.txt keeps every later step from upgrading it and
 # pulling gigabytes of CUDA wheels); then the package, editable, with its test extras.
@@ -77,6 +77,18 @@ browser:
 	echo "browser: installing Debian's chromium and chromium-driver"; \
 	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends \
 		chromium chromium-driver >/dev/null || echo "browser: warning: apt-get failed; the browser test will be skipped" >&2
+
+# qemu-user, to run the int8 graphs under an emulated x86 CPU without VNNI (tests/runtime/test_int8_without_vnni.py):
+# ONNX Runtime picks its int8 kernels by CPUID. Same rules as browser: root or passwordless sudo, else skipped.
+qemu:
+	@if command -v qemu-x86_64 >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	else echo "qemu: warning: not root and no passwordless sudo: qemu-user not installed, the no-VNNI test will be skipped" >&2; exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then echo "qemu: warning: no apt-get: install qemu-user yourself" >&2; exit 0; fi; \
+	echo "qemu: installing Debian's qemu-user"; \
+	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends \
+		qemu-user >/dev/null || echo "qemu: warning: apt-get failed; the no-VNNI test will be skipped" >&2
 
 # FONTS.md: every font file with its family, style, source package and licence (committed).
 fonts-md: fonts

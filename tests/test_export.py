@@ -125,22 +125,8 @@ def test_int8_export_is_smaller_and_reads_the_same(exported, model_path, word_im
     assert "DynamicQuantizeLSTM" in graph_ops or "MatMulInteger" in graph_ops
     assert "ConvInteger" not in graph_ops  # dynamically quantised convolutions measured 2-3x slower here
     assert path.stat().st_size < exported.stat().st_size
-    assert_weights_cannot_saturate(onnx.load(str(path)))
     expected = [p.text for p in Recognizer.load(exported).recognize(word_images)]
     assert [p.text for p in Recognizer.load(path).recognize(word_images)] == expected
-
-
-def assert_weights_cannot_saturate(graph) -> None:
-    """Every int8 weight within 7 bits: u8 x s8 pairs then sum below 2**15 on CPUs without VNNI
-    (VPMADDUBSW), so the graph reads the same there as on the CPU that made it."""
-    from onnx import numpy_helper
-
-    from crnn_ctc.export import INT8_WEIGHT_LIMIT
-
-    weights = [numpy_helper.to_array(t) for t in graph.graph.initializer if t.data_type == onnx.TensorProto.INT8]
-    assert weights and sum(w.size for w in weights) > 1000
-    largest = max(int(np.abs(w.astype(np.int32)).max()) for w in weights)
-    assert largest <= INT8_WEIGHT_LIMIT and 255 * largest * 2 <= 2**15 - 1, largest
 
 
 def labelled_folder(word_images, tmp_path):
@@ -164,7 +150,6 @@ def test_static_int8_quantises_the_convolutions_and_reads_the_same(exported, mod
     assert quantized_inputs and conv_inputs & {n.output[0] for n in graph.graph.node if n.op_type == "DequantizeLinear"}
     metadata = {entry.key: entry.value for entry in graph.metadata_props}
     assert metadata[QUANTIZATION_KEY] == "static" and metadata[SOURCE_KEY] == file_sha256(model_path)
-    assert_weights_cannot_saturate(graph)
     expected = [p.text for p in Recognizer.load(exported).recognize(word_images)]
     assert [p.text for p in Recognizer.load(path).recognize(word_images)] == expected
 

@@ -9,9 +9,9 @@ from pathlib import Path
 # Under any of these (as Linux's /proc/cpuinfo names them) ONNX Runtime's int8 matrix kernels add u8 x s8
 # products in 32 bits. Without them, on x86 (AVX2 only, or AVX-512 without VNNI), the u8s8 kernels add
 # pairs of products in 16 bits first, which saturates: there the bundled static int8 graph read 65.85%
-# of IIIT5K against fp32's 67.65%, where with VNNI it reads exactly as fp32 does. Graphs exported
-# since 2026-11-30 have 7-bit weights and cannot saturate (export.INT8_WEIGHT_LIMIT); int8 still runs
-# only with VNNI here because its speed without VNNI has not been measured.
+# of IIIT5K against fp32's 67.65%, where with VNNI it reads exactly as fp32 does. There the engine now
+# asks for exact kernels (``int8_kernels_may_saturate``), and reads as with VNNI; ``auto`` still runs
+# int8 only with VNNI, since those kernels' speed has not been measured on such a CPU.
 INT8_VNNI_CPU_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
 X86_MACHINES = frozenset({"x86_64", "amd64", "i386", "i686", "x86"})
 
@@ -37,6 +37,13 @@ def int8_reads_like_fp32(flags: frozenset[str] | None = None, machine: str | Non
     if machine not in X86_MACHINES:
         return False
     return bool((cpu_flags() if flags is None else flags) & INT8_VNNI_CPU_FLAGS)
+
+
+def int8_kernels_may_saturate(flags: frozenset[str] | None = None, machine: str | None = None) -> bool:
+    """x86 without VNNI, where ONNX Runtime's u8s8 kernels add pairs of uint8 x int8 products in 16 bits
+    (VPMADDUBSW) and can saturate; ``runtime/onnx_engine.py`` then asks for its exact kernels."""
+    machine = (machine if machine is not None else platform.machine()).lower()
+    return machine in X86_MACHINES and not int8_reads_like_fp32(flags, machine)
 
 
 # The flags that decide the int8 graph and bf16 training, as benchmarks report them.

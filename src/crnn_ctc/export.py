@@ -39,14 +39,6 @@ INT8_OPS = ("MatMul", "Gemm", "LSTM")
 # (VNNI), 1.5-2x fp32; the LSTMs stay fp32 (quantising them too cost accuracy and gained nothing).
 STATIC_INT8_OPS = ("Conv", "MatMul", "Gemm")
 INT8_METHODS = ("static", "dynamic")
-# Weights are quantised to 7 bits ([-64, 64]). x86 CPUs without VNNI (AVX2, AVX-512 without VNNI)
-# multiply uint8 activations by int8 weights with VPMADDUBSW, which adds each pair of products into
-# 16 bits with saturation: 255 * 127 * 2 overflows 32,767, and such a CPU then read 65.85% of IIIT5K
-# where fp32 and VNNI read 67.65%. 255 * 64 * 2 = 32,640 cannot overflow, so a 7-bit graph computes
-# the same sums on every x86 CPU (ONNX Runtime's ``reduce_range``; the cost is measured in
-# docs/benchmarks.md, "int8 on every CPU").
-INT8_WEIGHT_LIMIT = 64
-
 CALIBRATION_COUNT = 256
 
 
@@ -55,8 +47,7 @@ class ExportError(CrnnError):
 
 
 def quantize_int8(model_bytes: bytes) -> bytes:
-    """Dynamic int8 quantisation of the matrix products and LSTMs (``INT8_OPS``) only, 7-bit weights
-    (``INT8_WEIGHT_LIMIT``)."""
+    """Dynamic int8 quantisation of the matrix products and LSTMs (``INT8_OPS``) only."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with tempfile.TemporaryDirectory() as folder:
@@ -64,9 +55,7 @@ def quantize_int8(model_bytes: bytes) -> bytes:
         source.write_bytes(model_bytes)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            quantize_dynamic(
-                source, target, op_types_to_quantize=list(INT8_OPS), weight_type=QuantType.QInt8, reduce_range=True
-            )
+            quantize_dynamic(source, target, op_types_to_quantize=list(INT8_OPS), weight_type=QuantType.QInt8)
         return target.read_bytes()
 
 
@@ -126,7 +115,9 @@ def parity_check(
 
 def quantize_static_int8(model_bytes: bytes, calibration: Sequence[np.ndarray]) -> bytes:
     """Static int8 (QDQ) of ``STATIC_INT8_OPS``: activation ranges from ``calibration`` (preprocessed
-    images), weights per channel in 7 bits (``INT8_WEIGHT_LIMIT``)."""
+    images), weights per channel. 8-bit weights: on x86 CPUs without VNNI the runtime asks ONNX Runtime for
+    exact kernels (``runtime/onnx_engine.py``), which 7-bit weights would make unnecessary at a cost of 0.4
+    IIIT5K points (docs/benchmarks.md, "int8 on every CPU")."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -150,7 +141,7 @@ def quantize_static_int8(model_bytes: bytes, calibration: Sequence[np.ndarray]) 
             quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
             quantize_static(
                 prepared, target, Reader(), quant_format=QuantFormat.QDQ, op_types_to_quantize=list(STATIC_INT8_OPS),
-                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
+                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
             )  # fmt: skip
         return target.read_bytes()
 

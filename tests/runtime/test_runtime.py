@@ -41,6 +41,36 @@ def test_int8_only_on_x86_with_vnni(flags) -> None:
     assert not cpu.int8_reads_like_fp32(frozenset({"fp", "asimd", "asimddp", "i8mm"}) | flags, "aarch64")
 
 
+@pytest.mark.parametrize("flags", list(WITH_VNNI.values()), ids=list(WITH_VNNI))
+def test_exact_int8_kernels_asked_for_only_on_x86_without_vnni(flags, monkeypatch) -> None:
+    assert cpu.int8_kernels_may_saturate(AVX2_ONLY, "x86_64") and cpu.int8_kernels_may_saturate(
+        AVX512_WITHOUT_VNNI, "x86_64"
+    )
+    assert not cpu.int8_kernels_may_saturate(flags, "x86_64")  # VNNI adds in 32 bits: the fast kernels are exact
+    assert not cpu.int8_kernels_may_saturate(AVX2_ONLY, "aarch64")  # no x86 kernels there
+    # The engine passes the choice to ONNX Runtime (tests/runtime/test_int8_without_vnni.py shows its effect).
+    import onnxruntime
+
+    from crnn_ctc.bundle import BUNDLED_MODEL
+    from crnn_ctc.runtime.onnx_engine import OnnxEngine
+
+    asked: list[tuple[str, str]] = []
+    original = onnxruntime.SessionOptions.add_session_config_entry
+
+    class Options(onnxruntime.SessionOptions):
+        def add_session_config_entry(self, key: str, value: str) -> None:
+            asked.append((key, value))
+            original(self, key, value)
+
+    monkeypatch.setattr(onnxruntime, "SessionOptions", Options)
+    graph = BUNDLED_MODEL.with_name("crnn-ctc-default.int8.onnx")
+    for cpu_flags, expected in ((AVX2_ONLY, True), (flags, False)):
+        fake_cpu(monkeypatch, cpu_flags)
+        asked.clear()
+        OnnxEngine(graph, threads=1)
+        assert (("session.x64quantprecision", "1") in asked) == expected
+
+
 @pytest.mark.parametrize(
     ("flags", "machine", "expected"),
     [

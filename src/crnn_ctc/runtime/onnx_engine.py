@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..bundle import METADATA_KEY
+from ..cpu import int8_kernels_may_saturate
 from ..errors import ModelFileError
 
 
@@ -25,6 +26,13 @@ class OnnxEngine:
         # Idle pool threads sleep instead of spinning: measured here with 2 threads on a busy 2-core
         # machine, spinning cost 30-50% more CPU per image and 20-45% of the throughput.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if int8_kernels_may_saturate():
+            # x86 without VNNI: ONNX Runtime's int8 graphs run on u8s8 kernels that add pairs of products in
+            # 16 bits and saturate (an 8-bit graph read 1.8 points less of IIIT5K there). This option makes
+            # it turn int8 weights into uint8 and use exact u8u8 kernels: slower, but the answers of a VNNI
+            # CPU (checked under an emulated AVX2 CPU: tests/runtime/test_int8_without_vnni.py). Not set
+            # with VNNI, where it changes no answer and cost 1.3-1.8x the time here. fp32 graphs: no effect.
+            options.add_session_config_entry("session.x64quantprecision", "1")
         source = model if isinstance(model, bytes) else str(model)
         try:
             self.session = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
