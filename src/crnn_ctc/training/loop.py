@@ -272,9 +272,8 @@ class Trainer:
         return self.config.patience is not None and self.validations_without_gain >= self.config.patience
 
     # -- the loop -----------------------------------------------------------------------------
-    def run(self) -> TrainResult:
-        from tqdm import tqdm
-
+    def _announce(self) -> None:
+        """The run's folder and config.json, and the two lines that say how it will train."""
         if self.dist.is_main:
             self.model_dir.mkdir(parents=True, exist_ok=True)
             self.config.save(self.model_dir / "config.json", precision=self.precision.name)
@@ -285,6 +284,33 @@ class Trainer:
             f"{self.device} x{self.dist.world_size}: {self.total_steps:,} steps, {self.batches_per_epoch:,} batches "
             f"of {self.config.batch_size} per epoch"
         )
+
+    def _count_step(self, planned: PlannedBatch, loss: float | None, consecutive_bad: int) -> int:
+        """Move the step, the data position and the schedule on after one batch; count a skipped
+        (non-finite) step, and stop the run after ``max_bad_steps`` of them in a row. Returns the new
+        count of consecutive bad steps."""
+        self.step += 1
+        self.epoch, self.batch_in_epoch = planned.next_position
+        with warnings.catch_warnings():
+            # A skipped (non-finite) step leaves the optimiser unstepped; the schedule still moves on.
+            warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()`"))
+            self.scheduler.step()
+        self.skipped_samples += planned.samples.skipped
+        if loss is not None:
+            return 0
+        self.skipped_steps += 1
+        if consecutive_bad + 1 >= self.config.max_bad_steps:
+            raise TrainingError(
+                f"the loss or its gradients were NaN/inf for {consecutive_bad + 1} steps in a row (step "
+                f"{self.step}); lower --lr, keep --grad-clip on, try --amp off, or check the data "
+                "with `crnn dataset inspect`"
+            )
+        return consecutive_bad + 1
+
+    def run(self) -> TrainResult:
+        from tqdm import tqdm
+
+        self._announce()
         stopped = "finished"
         consecutive_bad = 0
         window_samples, window_started, losses = 0, time.perf_counter(), []
@@ -296,24 +322,8 @@ class Trainer:
             for planned in batches:
                 batch = planned.samples
                 loss = self._train_step(batch)
-                self.step += 1
-                self.epoch, self.batch_in_epoch = planned.next_position
-                with warnings.catch_warnings():
-                    # A skipped (non-finite) step leaves the optimiser unstepped; the schedule still moves on.
-                    warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()`"))
-                    self.scheduler.step()
-                self.skipped_samples += batch.skipped
-                if loss is None:
-                    self.skipped_steps += 1
-                    consecutive_bad += 1
-                    if consecutive_bad >= self.config.max_bad_steps:
-                        raise TrainingError(
-                            f"the loss or its gradients were NaN/inf for {consecutive_bad} steps in a row (step "
-                            f"{self.step}); lower --lr, keep --grad-clip on, try --amp off, or check the data "
-                            "with `crnn dataset inspect`"
-                        )
-                else:
-                    consecutive_bad = 0
+                consecutive_bad = self._count_step(planned, loss, consecutive_bad)
+                if loss is not None:
                     losses.append(loss)
                 window_samples += len(batch.labels) * self.dist.world_size
                 bar.update(1)
