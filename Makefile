@@ -70,25 +70,13 @@ fonts:
 # apt-get needs root or passwordless sudo; without them it warns and that test is skipped. A no-op once installed.
 browser:
 	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then exit 0; fi; \
-	if [ "$$(id -u)" = 0 ]; then sudo=""; \
-	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
-	else echo "browser: warning: not root and no passwordless sudo: chromium not installed, the browser test will be skipped" >&2; exit 0; fi; \
-	if ! command -v apt-get >/dev/null; then echo "browser: warning: no apt-get: install chromium and chromedriver yourself" >&2; exit 0; fi; \
-	echo "browser: installing Debian's chromium and chromium-driver"; \
-	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends \
-		chromium chromium-driver >/dev/null || echo "browser: warning: apt-get failed; the browser test will be skipped" >&2
+	bash scripts/apt_install.sh browser --optional "the browser test will be skipped" chromium chromium-driver
 
 # qemu-user, to run the int8 graphs under an emulated x86 CPU without VNNI (tests/runtime/test_int8_without_vnni.py):
-# ONNX Runtime picks its int8 kernels by CPUID. Same rules as browser: root or passwordless sudo, else skipped.
+# ONNX Runtime picks its int8 kernels by CPUID. Like browser: root or passwordless sudo, else the test is skipped.
 qemu:
 	@if command -v qemu-x86_64 >/dev/null; then exit 0; fi; \
-	if [ "$$(id -u)" = 0 ]; then sudo=""; \
-	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
-	else echo "qemu: warning: not root and no passwordless sudo: qemu-user not installed, the no-VNNI test will be skipped" >&2; exit 0; fi; \
-	if ! command -v apt-get >/dev/null; then echo "qemu: warning: no apt-get: install qemu-user yourself" >&2; exit 0; fi; \
-	echo "qemu: installing Debian's qemu-user"; \
-	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends \
-		qemu-user >/dev/null || echo "qemu: warning: apt-get failed; the no-VNNI test will be skipped" >&2
+	bash scripts/apt_install.sh qemu --optional "the no-VNNI test will be skipped" qemu-user
 
 # FONTS.md: every font file with its family, style, source package and licence (committed).
 fonts-md: fonts
@@ -101,22 +89,14 @@ bench-synth: install fonts
 # root or passwordless sudo; a no-op once `tesseract --version` works.
 tesseract:
 	@if tesseract --version >/dev/null 2>&1; then exit 0; fi; \
-	if [ "$$(id -u)" = 0 ]; then sudo=""; \
-	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
-	else echo "tesseract: not root and no passwordless sudo: install tesseract-ocr and tesseract-ocr-eng yourself" >&2; exit 1; fi; \
-	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends \
-		tesseract-ocr tesseract-ocr-eng >/dev/null
+	bash scripts/apt_install.sh tesseract tesseract-ocr tesseract-ocr-eng
 
 # The Debian documentation packages whose PDFs are benchmarks/pages.py's real pages (benchmarks/real_pages.py,
 # SOURCES); a no-op once every one is there.
 PAGE_PDF_PACKAGES := maint-guide developers-reference libtasn1-doc shared-mime-info fonts-texgyre
 bench-pages-data:
 	@if dpkg -s $(PAGE_PDF_PACKAGES) >/dev/null 2>&1; then exit 0; fi; \
-	if [ "$$(id -u)" = 0 ]; then sudo=""; \
-	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
-	else echo "bench-pages-data: not root and no passwordless sudo: install $(PAGE_PDF_PACKAGES) yourself" >&2; exit 1; fi; \
-	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends \
-		$(PAGE_PDF_PACKAGES) >/dev/null
+	bash scripts/apt_install.sh bench-pages-data $(PAGE_PDF_PACKAGES)
 
 # Our page reader against Tesseract on synthetic and real pages (docs/reading_pages.md, "Accuracy and speed").
 bench-pages: install fonts tesseract bench-pages-data
