@@ -57,6 +57,12 @@ np.savez(out, seconds=time.perf_counter() - start, **best)
 """
 
 
+def write_inputs(batches: list[tuple[np.ndarray, np.ndarray]], path: Path) -> None:
+    """Preprocessed (images, widths) batches as the emulated run reads them."""
+    np.savez(path, **{f"images{i}": b[0] for i, b in enumerate(batches)},
+             **{f"widths{i}": b[1] for i, b in enumerate(batches)})  # fmt: skip
+
+
 def emulated(qemu: str, cpu_model: str, graph: Path, inputs: Path, out: Path, mode: str) -> dict[str, np.ndarray]:
     site = [path for path in sys.path if path.endswith("site-packages")]
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), *site]), "OMP_NUM_THREADS": "1"}
@@ -92,8 +98,7 @@ def main() -> None:
     print("| --- | --- | ---: | ---: | ---: |")
     with tempfile.TemporaryDirectory() as folder:
         inputs = Path(folder) / "inputs.npz"
-        np.savez(inputs, **{f"images{i}": b[0] for i, b in enumerate(batches)},
-                 **{f"widths{i}": b[1] for i, b in enumerate(batches)})  # fmt: skip
+        write_inputs(batches, inputs)
         for graph in graphs:
             engine = OnnxEngine(graph, threads=1)
             start = time.perf_counter()
