@@ -45,3 +45,15 @@ def test_sources_resolve_as_the_command_resolves_them(tmp_path) -> None:
         TrainConfig(data_dir=str(tmp_path)).with_sources()
     with pytest.raises(ConfigError, match="no training data"):
         train(TrainConfig(model_dir=str(tmp_path / "run")), progress=False)
+
+
+def test_augmentation_is_on_when_fine_tuning_and_off_from_scratch_unless_asked() -> None:
+    assert not TrainConfig(train=["d"]).augments
+    assert TrainConfig(train=["d"], init_from="m.safetensors").augments
+    assert TrainConfig(train=["d"], augment="on").augments
+    assert not TrainConfig(train=["d"], init_from="m.safetensors", augment="off").augments
+    # YAML reads a bare on/off as a boolean
+    assert TrainConfig.from_dict({"train": ["d"], "augment": True}).augment == "on"
+    assert TrainConfig.from_dict({"train": ["d"], "augment": False}).augment == "off"
+    with pytest.raises(ConfigError, match="--augment must be one of auto, on, off"):
+        TrainConfig(train=["d"], augment="yes")

@@ -241,7 +241,8 @@ def test_one_data_loader_spans_the_epochs_and_a_resume_across_their_boundary_is_
 ) -> None:
     """3 batches an epoch, 10 steps: one loader (one worker start) per run, each epoch planned once,
     and a run stopped twice (before an epoch's last batch, then right after it) sees the same batches
-    and ends with the same weights as one never stopped."""
+    and ends with the same weights as one never stopped. Stored images are augmented here, so their
+    perturbations must repeat exactly after a resume too."""
     from crnn_ctc.training import loop
     from crnn_ctc.training.sources import EpochPlan
 
@@ -275,7 +276,7 @@ def test_one_data_loader_spans_the_epochs_and_a_resume_across_their_boundary_is_
 
     monkeypatch.setattr(Trainer, "_train_step", recorded_step)
     config = TrainConfig(model_dir=str(tmp_path / "whole"), train=[str(samples64)], arch="tiny", batch_size=8,
-                         epoch_size=24, max_steps=10, workers=1, seed=5)  # fmt: skip
+                         epoch_size=24, max_steps=10, workers=1, seed=5, augment="on")  # fmt: skip
     whole = train(config, progress=False)
     assert whole.steps == 10 and whole.stopped == "finished"
     assert len(loaders) == 1 and len(list(worker_starts.iterdir())) == 1

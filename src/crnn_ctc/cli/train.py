@@ -14,7 +14,7 @@ from .common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, add_progress_option, 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
     from ..model import ARCHITECTURES
-    from ..training.config import AMP_MODES, OPTIMIZERS, SCHEDULES
+    from ..training.config import AMP_MODES, AUGMENT_MODES, OPTIMIZERS, SCHEDULES
 
     train = commands.add_parser(
         "train",
@@ -52,6 +52,11 @@ def add_command(commands: argparse._SubParsersAction) -> None:
         "bf16, fp16 (CUDA)",
     )  # fmt: skip
     train.add_argument("--workers", type=int, help="data loading processes")
+    train.add_argument(
+        "--augment", nargs="?", const="on", choices=AUGMENT_MODES,
+        help="perturb stored training images anew each epoch (rotation, slant, zoom, exposure, blur, noise, JPEG): "
+        "auto (default: on with --init-from, off from scratch), on, off; synth: images are rendered new instead",
+    )  # fmt: skip
     train.add_argument("--seed", type=int)
     train.add_argument("--device", help="auto, cpu, cuda, cuda:N")
     train.add_argument("--val-every", dest="val_every", type=int, metavar="STEPS")

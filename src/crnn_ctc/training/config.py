@@ -14,6 +14,7 @@ from ..errors import ConfigError, DatasetError
 OPTIMIZERS = ("adam", "adamw", "adadelta")
 SCHEDULES = ("cosine", "onecycle", "constant")
 AMP_MODES = ("off", "auto", "bf16", "fp16")
+AUGMENT_MODES = ("auto", "on", "off")
 
 
 @dataclass
@@ -44,6 +45,10 @@ class TrainConfig(ConfigBase):
     grad_clip: float = 5.0
     amp: str = "auto"  # precision.py: bf16 where the device computes it natively, else fp32
     workers: int = 2
+    # Stored images (not synth:) perturbed anew each epoch (augment.py). auto: on when starting from a
+    # trained model (--init-from), off from scratch, where it kept the model on CTC's plateau far longer
+    # (docs/training_recipes.md).
+    augment: str = "auto"
     seed: int = 0
     device: str = "auto"
     val_every: int = 500
@@ -59,6 +64,8 @@ class TrainConfig(ConfigBase):
             raise ConfigError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.augment not in AUGMENT_MODES:
+            raise ConfigError(f"--augment must be one of {', '.join(AUGMENT_MODES)}, got {self.augment!r}")
         if self.amp not in AMP_MODES:
             raise ConfigError(f"--amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
         for name in ("batch_size", "val_every", "save_every", "log_every"):
@@ -89,6 +96,11 @@ class TrainConfig(ConfigBase):
         return self if (train, val) == (self.train, self.val) else replace(self, train=train, val=val)
 
     @property
+    def augments(self) -> bool:
+        """Whether stored training images are perturbed, as ``augment`` resolves for this run."""
+        return self.augment == "on" or (self.augment == "auto" and self.init_from is not None)
+
+    @property
     def learning_rate(self) -> float:
         if self.lr is not None:
             return self.lr
@@ -108,4 +120,6 @@ class TrainConfig(ConfigBase):
         for key in ("train", "val"):
             if isinstance(cleaned.get(key), str):
                 cleaned[key] = [cleaned[key]]
+        if isinstance(cleaned.get("augment"), bool):  # YAML reads a bare on/off as a boolean
+            cleaned["augment"] = "on" if cleaned["augment"] else "off"
         return super().from_dict(cleaned, origin)

@@ -276,9 +276,15 @@ class Trainer:
         """The run's folder and config.json, and the two lines that say how it will train."""
         if self.dist.is_main:
             self.model_dir.mkdir(parents=True, exist_ok=True)
-            self.config.save(self.model_dir / "config.json", precision=self.precision.name)
+            self.config.save(self.model_dir / "config.json", precision=self.precision.name,
+                             augment="on" if self.config.augments else "off")  # fmt: skip
         self.report(f"precision: {self.precision.name}{' + channels_last' if self.precision.channels_last else ''} "
                     f"({self.precision.reason})")  # fmt: skip
+        if any(not source.infinite for source in self.train_sources):
+            why = "" if self.config.augment != "auto" else (
+                " (auto: starting from a trained model)" if self.config.augments else " (auto: training from scratch)"
+            )  # fmt: skip
+            self.report(f"augmentation of stored images: {'on' if self.config.augments else 'off'}{why}")
         self.report(
             f"training {self.geometry.arch} ({sum(p.numel() for p in self.model.parameters()):,} parameters) on "
             f"{self.device} x{self.dist.world_size}: {self.total_steps:,} steps, {self.batches_per_epoch:,} batches "
@@ -362,7 +368,11 @@ class Trainer:
         """The run's one data loader, from the checkpointed position on, across epochs: its
         workers start once, not once an epoch (a ``synth:`` worker loads the whole font set)."""
         return DataLoader(
-            RunSamples(self.train_sources), batch_sampler=RunBatches(self.plan, self.epoch, self.batch_in_epoch),
+            RunSamples(
+                self.train_sources, augment=self.bundle.preprocess if self.config.augments else None,
+                seed=self.config.seed,
+            ),
+            batch_sampler=RunBatches(self.plan, self.epoch, self.batch_in_epoch),
             num_workers=self.config.workers, collate_fn=collate_planned, worker_init_fn=_ignore_interrupts,
             # Its own generator (for the workers' seeds), so loading draws nothing from the
             # training's random state, which a checkpoint restores.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import torch
@@ -279,14 +279,28 @@ class PlannedBatch:
 
 
 class RunSamples(torch.utils.data.Dataset[tuple[PlannedKey, Sample]]):
-    """The training sources addressed by ``PlannedKey``: each sample comes back with its key."""
+    """The training sources addressed by ``PlannedKey``: each sample comes back with its key.
 
-    def __init__(self, sources: Sequence[PreparedSource]) -> None:
+    With ``augment`` (the preprocessing they share), a stored source's images are perturbed anew each
+    epoch (``augment.py``), by draws fixed by (seed, epoch, source, index); rendered ones never are.
+    """
+
+    def __init__(
+        self, sources: Sequence[PreparedSource], *, augment: PreprocessConfig | None = None, seed: int = 0
+    ) -> None:
         super().__init__()
         self.mixture = SourceMixture(sources)
+        self.augment = augment
+        self.seed = seed
 
     def __getitem__(self, key: PlannedKey) -> tuple[PlannedKey, Sample]:
-        return key, self.mixture[key.source, key.index]
+        sample = self.mixture[key.source, key.index]
+        if self.augment is not None and sample.image is not None and not self.mixture.sources[key.source].infinite:
+            from .augment import augment, seed_for
+
+            rng = random.Random(seed_for(self.seed, key.epoch, key.source, key.index))
+            sample = replace(sample, image=augment(sample.image, self.augment, rng))
+        return key, sample
 
 
 def collate_planned(items: Sequence[tuple[PlannedKey, Sample]]) -> PlannedBatch:
