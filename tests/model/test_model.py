@@ -76,3 +76,15 @@ def test_reverse_padded_reverses_within_each_length() -> None:
     assert reversed_[0, :, 0].tolist() == [2, 1, 0, 3, 4]
     assert reversed_[1, :, 0].tolist() == [9, 8, 7, 6, 5]
     assert torch.equal(reverse_padded(reversed_, torch.tensor([3, 5])), sequences)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_a_new_model_starts_with_open_forget_gates(arch: str) -> None:
+    """Every LSTM's forget-gate bias sums to 1 and the other gates' to PyTorch's small random start."""
+    lstms = [m for m in _model(arch).modules() if isinstance(m, torch.nn.LSTM)]
+    assert len(lstms) == 4
+    for lstm in lstms:
+        hidden = lstm.hidden_size
+        total = lstm.bias_ih_l0 + lstm.bias_hh_l0
+        torch.testing.assert_close(total[hidden : 2 * hidden], torch.ones(hidden))
+        assert total[:hidden].abs().max() < 2 / hidden**0.5 and total[2 * hidden :].abs().max() < 2 / hidden**0.5

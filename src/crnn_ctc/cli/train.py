@@ -57,6 +57,11 @@ def add_command(commands: argparse._SubParsersAction) -> None:
         help="perturb stored training images anew each epoch (rotation, slant, zoom, exposure, blur, noise, JPEG): "
         "auto (default: on with --init-from, off from scratch), on, off; synth: images are rendered new instead",
     )  # fmt: skip
+    train.add_argument(
+        "--cnn-ctc", dest="cnn_ctc", type=float, metavar="WEIGHT",
+        help="weight of a training-only CTC loss read straight from the CNN's features, which leaves CTC's "
+        "plateau sooner (default: 0.5 from scratch, 0 with --init-from; never in the model file)",
+    )  # fmt: skip
     train.add_argument("--seed", type=int)
     train.add_argument("--device", help="auto, cpu, cuda, cuda:N")
     train.add_argument("--val-every", dest="val_every", type=int, metavar="STEPS")

@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from ..preprocess import PreprocessConfig
+from ..synth.config import SynthConfig
 
 
 @dataclass(frozen=True)
@@ -61,11 +62,9 @@ def augment(
 
 
 @lru_cache(maxsize=1)
-def _camera():  # type: ignore[no-untyped-def]
+def _camera() -> SynthConfig:
     """The generator's degradations at the chances used for stored images: lighter than for rendered
     ones, which start clean, since a real crop already carries its own camera."""
-    from ..synth.config import SynthConfig
-
     return SynthConfig(
         p_low_resolution=0.15, p_blur=0.2, p_motion_blur=0.03, p_noise=0.2, p_jpeg=0.2, p_grayscale=0.0,
         p_invert=0.0, p_binarize=0.0,

@@ -49,6 +49,9 @@ class TrainConfig(ConfigBase):
     # trained model (--init-from), off from scratch, where it kept the model on CTC's plateau far longer
     # (docs/training_recipes.md).
     augment: str = "auto"
+    # Weight of a training-only CTC loss on the CNN's features (cnn_head.py); None: 0.5 from scratch,
+    # 0 with --init-from (a trained CNN needs no such help, and a fresh head would only disturb it).
+    cnn_ctc: float | None = None
     seed: int = 0
     device: str = "auto"
     val_every: int = 500
@@ -66,6 +69,8 @@ class TrainConfig(ConfigBase):
             raise ConfigError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if self.augment not in AUGMENT_MODES:
             raise ConfigError(f"--augment must be one of {', '.join(AUGMENT_MODES)}, got {self.augment!r}")
+        if self.cnn_ctc is not None and not (isinstance(self.cnn_ctc, int | float) and self.cnn_ctc >= 0):
+            raise ConfigError(f"--cnn-ctc must be a weight >= 0 (0 turns the head off), got {self.cnn_ctc!r}")
         if self.amp not in AMP_MODES:
             raise ConfigError(f"--amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
         for name in ("batch_size", "val_every", "save_every", "log_every"):
@@ -99,6 +104,13 @@ class TrainConfig(ConfigBase):
     def augments(self) -> bool:
         """Whether stored training images are perturbed, as ``augment`` resolves for this run."""
         return self.augment == "on" or (self.augment == "auto" and self.init_from is not None)
+
+    @property
+    def cnn_ctc_weight(self) -> float:
+        """The CNN head's loss weight, as ``cnn_ctc`` resolves for this run."""
+        if self.cnn_ctc is not None:
+            return float(self.cnn_ctc)
+        return 0.0 if self.init_from is not None else 0.5
 
     @property
     def learning_rate(self) -> float:

@@ -31,6 +31,7 @@ from ..runtime import resolve_device
 # Registers the synth: scheme with sources.py, which never imports it (no cycle): a run opens synth: specs.
 from . import synthetic  # noqa: F401
 from .checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from .cnn_head import WithCnnHead
 from .config import TrainConfig
 from .distributed import Distributed, setup_distributed
 from .initial import initial_bundle
@@ -95,7 +96,13 @@ class Trainer:
             # In place; Module.to takes memory_format at run time, though torch's stubs omit it.
             self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.geometry = self.bundle.config
-        self.network: nn.Module = self.dist.wrap(self.model)
+        resume_state = load_checkpoint(self.model_dir / "checkpoints" / "last.pt", self.device) if resume else None
+        self.cnn_ctc_weight = config.cnn_ctc_weight
+        if resume_state is not None and "cnn_head" not in resume_state:
+            self.cnn_ctc_weight = 0.0  # a run started without the head resumes as it began
+        # What the optimiser trains: the model, with the training-only CNN head where it has one.
+        self.trainable: nn.Module = WithCnnHead(self.model).to(self.device) if self.cnn_ctc_weight else self.model
+        self.network: nn.Module = self.dist.wrap(self.trainable)
         self.train_sources = self._prepare(config.train, "train")
         self.val_sources = self._prepare(config.val, "validation") if config.val else []
         self.plan = EpochPlan(
@@ -105,7 +112,7 @@ class Trainer:
         self.batches_per_epoch = self.plan.batches_per_epoch()
         epochs = config.epochs if config.epochs is not None else (None if config.max_steps else 10)
         self.total_steps = config.max_steps or (epochs or 1) * self.batches_per_epoch
-        self.optimizer = make_optimizer(config, self.model.parameters())
+        self.optimizer = make_optimizer(config, self.trainable.parameters())
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, learning_rate_schedule(config, self.total_steps)
         )
@@ -120,8 +127,8 @@ class Trainer:
         self.validations_without_gain = 0
         self.skipped_steps = 0
         self.skipped_samples = 0
-        if resume:
-            self._resume()
+        if resume_state is not None:
+            self._resume(resume_state)
         self.log = TrainingLog(self.model_dir, enabled=self.dist.is_main, resume_step=self.step if resume else None)
 
     # -- setup --------------------------------------------------------------------------------
@@ -153,16 +160,18 @@ class Trainer:
             "charset": list(self.bundle.charset.symbols),
             "arch": self.geometry.arch,
             "rng": capture_rng_state(),
+            **({"cnn_head": self.trainable.head.state_dict()} if isinstance(self.trainable, WithCnnHead) else {}),
         }
 
-    def _resume(self) -> None:
-        state = load_checkpoint(self.model_dir / "checkpoints" / "last.pt", self.device)
+    def _resume(self, state: dict[str, Any]) -> None:
         if state["arch"] != self.geometry.arch or state["charset"] != list(self.bundle.charset.symbols):
             raise TrainingError(
                 f"{self.model_dir}: the checkpoint is a {state['arch']} model over another charset; resume with "
                 "the options it was started with (they are in config.json)"
             )
         self.model.load_state_dict(state["model"])
+        if isinstance(self.trainable, WithCnnHead):
+            self.trainable.head.load_state_dict(state["cnn_head"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
@@ -179,11 +188,16 @@ class Trainer:
         with torch.autocast(
             self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
         ):
-            log_probs = self.network(images, widths if padded else None)
+            outputs = self.network(images, widths if padded else None)
+        log_probs, cnn_log_probs = outputs if isinstance(outputs, tuple) else (outputs, None)
         lengths = self.model.output_lengths(widths)
         targets = torch.from_numpy(batch.targets).to(self.device)
         target_lengths = torch.from_numpy(batch.target_lengths).to(self.device)
-        return self.ctc(log_probs.float().transpose(0, 1), targets, lengths, target_lengths)
+        loss = self.ctc(log_probs.float().transpose(0, 1), targets, lengths, target_lengths)
+        if cnn_log_probs is not None:
+            cnn_loss = self.ctc(cnn_log_probs.float().transpose(0, 1), targets, lengths, target_lengths)
+            loss = loss + self.cnn_ctc_weight * cnn_loss
+        return loss
 
     def _train_step(self, batch: Batch) -> float | None:
         """One optimiser step; None if it was skipped because the loss or gradients were not finite."""
@@ -193,7 +207,7 @@ class Trainer:
             return None
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
-        norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        norm = nn.utils.clip_grad_norm_(self.trainable.parameters(), self.config.grad_clip)
         if not torch.isfinite(norm):
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.update()
@@ -277,7 +291,7 @@ class Trainer:
         if self.dist.is_main:
             self.model_dir.mkdir(parents=True, exist_ok=True)
             self.config.save(self.model_dir / "config.json", precision=self.precision.name,
-                             augment="on" if self.config.augments else "off")  # fmt: skip
+                             augment="on" if self.config.augments else "off", cnn_ctc=self.cnn_ctc_weight)  # fmt: skip
         self.report(f"precision: {self.precision.name}{' + channels_last' if self.precision.channels_last else ''} "
                     f"({self.precision.reason})")  # fmt: skip
         if any(not source.infinite for source in self.train_sources):
@@ -285,6 +299,9 @@ class Trainer:
                 " (auto: starting from a trained model)" if self.config.augments else " (auto: training from scratch)"
             )  # fmt: skip
             self.report(f"augmentation of stored images: {'on' if self.config.augments else 'off'}{why}")
+        if self.cnn_ctc_weight:
+            self.report(f"training-only CTC head on the CNN's features: loss weight {self.cnn_ctc_weight:g}"
+                        + (" (auto: training from scratch)" if self.config.cnn_ctc is None else ""))  # fmt: skip
         self.report(
             f"training {self.geometry.arch} ({sum(p.numel() for p in self.model.parameters()):,} parameters) on "
             f"{self.device} x{self.dist.world_size}: {self.total_steps:,} steps, {self.batches_per_epoch:,} batches "
