@@ -287,7 +287,7 @@ class Trainer:
 
     # -- the loop -----------------------------------------------------------------------------
     def _announce(self) -> None:
-        """The run's folder and config.json, and the two lines that say how it will train."""
+        """The run's folder and config.json, and the lines that say how it will train."""
         if self.dist.is_main:
             self.model_dir.mkdir(parents=True, exist_ok=True)
             self.config.save(self.model_dir / "config.json", precision=self.precision.name,
