@@ -26,6 +26,7 @@ from PIL import Image
 
 from ..preprocess import PreprocessConfig
 from ..synth.config import SynthConfig
+from ..synth.degrade import degrade
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,6 @@ def augment(
     array: np.ndarray, preprocess: PreprocessConfig, rng: random.Random, settings: Augmentation = Augmentation()
 ) -> np.ndarray:
     """A (channels, height, width) model input -> the same shape, perturbed."""
-    from ..synth.degrade import degrade
-
     image = _to_image(array, preprocess)
     if rng.random() < settings.p_geometry:
         image = _geometry(image, rng, settings)
