@@ -24,7 +24,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
-from ..preprocess import PreprocessConfig
+from ..preprocess import PreprocessConfig, image_to_array
 from ..synth.config import SynthConfig
 from ..synth.degrade import degrade
 
@@ -57,7 +57,8 @@ def augment(
     if rng.random() < settings.p_photometric:
         image = _photometric(image, rng, settings)
     image = degrade(image, rng, np.random.default_rng(rng.getrandbits(64)), _camera())
-    return _to_array(image, preprocess)
+    # Back through the one preprocessing path: the size already fits, so it only normalises.
+    return image_to_array(image, preprocess)
 
 
 @lru_cache(maxsize=1)
@@ -76,13 +77,6 @@ def _to_image(array: np.ndarray, preprocess: PreprocessConfig) -> Image.Image:
     if pixels.shape[0] == 1:
         return Image.fromarray(pixels[0], "L").convert("RGB")
     return Image.fromarray(np.ascontiguousarray(pixels.transpose(1, 2, 0)), "RGB")
-
-
-def _to_array(image: Image.Image, preprocess: PreprocessConfig) -> np.ndarray:
-    gray = preprocess.channels == 1
-    pixels = np.asarray(image.convert("L" if gray else "RGB"), dtype=np.float32)
-    pixels = pixels * (1.0 / (255.0 * preprocess.std)) - preprocess.mean / preprocess.std
-    return pixels[np.newaxis] if gray else np.ascontiguousarray(pixels.transpose(2, 0, 1))
 
 
 def _border_colour(image: Image.Image) -> tuple[int, int, int]:
