@@ -27,6 +27,7 @@ from crnn_ctc.synth import (
     SynthGenerator,
     find_fonts,
     preset,
+    render,
     select_fonts,
 )
 from crnn_ctc.synth.fonts import FontError, FontFace, label_for, scan_font_dir, uncovered_symbols
@@ -85,6 +86,10 @@ def test_config_rejects_bad_probabilities_ranges_and_weights() -> None:
         SynthConfig(font_mix={"serif": 0.0})
     with pytest.raises(ConfigError, match="unknown synth preset"):
         preset("shiny")
+    with pytest.raises(ConfigError, match="context_reveal_range"):
+        SynthConfig(context_reveal_range=(0.2, 0.9))  # most of a neighbour's glyph could be read
+    with pytest.raises(ConfigError, match="context_line_reveal_range"):
+        SynthConfig(context_line_reveal_range=(0.1, 0.8))
 
 
 def test_config_round_trips_through_json(tmp_path: Path) -> None:
@@ -180,6 +185,44 @@ def test_tight_crop_keeps_every_glyph(printable_fonts: list[SelectedFont]) -> No
         ink = np.abs(gray - values[counts.argmax()]) > 60  # the flat background is the commonest grey
         columns = np.flatnonzero(ink.any(axis=0))
         assert columns.size and columns[0] <= 4 and columns[-1] >= sample.image.width - 5, sample.text
+
+
+def test_context_shows_part_of_a_neighbouring_glyph_never_a_whole_one(printable_fonts: list[SelectedFont]) -> None:
+    """`scene-words`: words beside the text and lines above or below it are cut by the crop, through
+    their nearest glyph (at most 0.4 of its ink, as configured) or their foot or head (at most 0.3 em);
+    the text itself is never cut, and its label is unchanged."""
+    config = preset("scene-words").with_changes(p_context=1.0)
+    generator = SynthGenerator(config, Charset.preset("printable"), printable_fonts, WORDS, seed=5)
+    seen = {"left": 0, "right": 0, "above": 0, "below": 0}
+    for index in range(60):
+        rng = generator._random(index)
+        plan = generator._plan(rng)
+        context = plan.context
+        assert context is not None and plan.label == label_for(plan.text, generator.charset)
+        masks = render.bend(render.draw_masks(plan, rng, config), plan, rng, config)
+        left, top, right, bottom = (edge - offset for edge, offset in zip(
+            render.crop_box(masks, plan, rng, config), masks.origin * 2, strict=True))  # fmt: skip
+        own = np.argwhere(np.asarray(masks.parts["own"]) >= 24)
+        (own_top, own_left), (own_bottom, own_right) = own.min(axis=0), own.max(axis=0)
+        assert left <= own_left and own_right < right and top <= own_top and own_bottom < bottom, plan.text
+        font = ImageFont.truetype(plan.font.face.path, plan.size)
+        beside = np.flatnonzero((np.asarray(masks.parts["beside"]) >= 24).any(axis=0))  # columns with its ink
+        before, after = beside[(beside < own_left) & (beside >= left)], beside[(beside > own_right) & (beside < right)]
+        for side, word, shown in (
+            ("left", context.left, before[-1] + 1 - left if before.size else 0),
+            ("right", context.right, right - after[0] if after.size else 0),
+        ):
+            if shown:
+                x0, _, x1, _ = font.getbbox(word[-1] if side == "left" else word[0])  # the glyph nearest the text
+                assert shown <= 0.4 * (x1 - x0) + 2, (side, word, plan.text)
+                seen[side] += 1
+        lines = np.flatnonzero((np.asarray(masks.parts["lines"])[:, max(0, left) : max(0, right)] >= 24).any(axis=1))
+        for side, rows in (("above", lines[(lines >= top) & (lines < own_top)]),
+                           ("below", lines[(lines > own_bottom) & (lines < bottom)])):  # fmt: skip
+            if rows.size:
+                assert rows.size <= 0.3 * plan.size + 1, (side, plan.text)
+                seen[side] += 1
+    assert min(seen.values()) >= 5, seen  # every kind of context was drawn and cut
 
 
 def test_text_uses_only_what_the_font_draws() -> None:

@@ -87,6 +87,13 @@ class SynthConfig(ConfigBase):
     # -- cropping ---------------------------------------------------------------------------------
     p_loose_crop: float = 0.6  # margins around the text's box; otherwise a tight crop (0-2 px)
     loose_margin_range: tuple[float, float] = (0.02, 0.35)  # each side, in text heights
+    # Other text at the crop's edges, as real word crops show it: a neighbouring word on the same
+    # baseline, cut through its nearest glyph, or the foot or head of the line above or below.
+    # Never in the label, and never a whole glyph (render.py).
+    p_context: float = 0.0
+    context_gap_range: tuple[float, float] = (0.35, 0.8)  # space before a neighbouring word, in em
+    context_reveal_range: tuple[float, float] = (0.1, 0.4)  # a neighbour's nearest glyph shown, as part of its ink
+    context_line_reveal_range: tuple[float, float] = (0.08, 0.3)  # the line above or below shown, in em
 
     # -- degradation ------------------------------------------------------------------------------
     p_blur: float = 0.3
@@ -130,6 +137,15 @@ class SynthConfig(ConfigBase):
             raise ConfigError(f"min_contrast must lie in [0, 0.9], got {self.min_contrast}")
         if self.text_height_range[0] <= 0 or self.low_resolution_range[0] <= 0:
             raise ConfigError("text_height_range and low_resolution_range must be positive")
+        # More than this of a neighbour's glyph, or of the line above or below, could be read: the label would lie.
+        if not (self.context_reveal_range[0] > 0 and self.context_reveal_range[1] <= 0.6):
+            raise ConfigError(f"context_reveal_range must lie in (0, 0.6], got {self.context_reveal_range}")
+        if not (self.context_line_reveal_range[0] > 0 and self.context_line_reveal_range[1] <= 0.4):
+            raise ConfigError(
+                f"context_line_reveal_range must lie in (0, 0.4] em, got {self.context_line_reveal_range}"
+            )
+        if self.context_gap_range[0] < 0.25:
+            raise ConfigError(f"context_gap_range must start at 0.25 em or more, got {self.context_gap_range}")
         if not 1 <= self.jpeg_quality_range[0] <= self.jpeg_quality_range[1] <= 100:
             raise ConfigError(f"jpeg_quality_range must lie in 1..100, got {self.jpeg_quality_range}")
 
@@ -154,7 +170,8 @@ def _check_weights(name: str, weights: dict[str, float], allowed: tuple[str, ...
 def preset(name: str) -> SynthConfig:
     """``default``; ``clean`` (no geometry, background or degradation: a baseline to compare with);
     ``heavy`` (every effect twice as likely and stronger); ``document`` (printed lines: dark ink on white
-    or paper, text fonts, scan degradations); ``scene-lines`` (short lines with the default's scene looks)."""
+    or paper, text fonts, scan degradations); ``scene-words`` (the default with other text at the crop's
+    edges in 30% of samples); ``scene-lines`` (short lines with the default's scene looks)."""
     base = SynthConfig()
     if name == "default":
         return base
@@ -182,9 +199,11 @@ def preset(name: str) -> SynthConfig:
             noise_range=(2.0, 10.0), p_jpeg=0.3, jpeg_quality_range=(30, 90), p_low_resolution=0.25,
             low_resolution_range=(0.5, 0.9), p_grayscale=0.5, p_binarize=0.2,
         )  # fmt: skip
+    if name == "scene-words":
+        return base.with_changes(p_context=0.3)
     if name == "scene-lines":
         return base.with_changes(text_mix={"line": 0.85, "word": 0.15}, line_words_range=(2, 6), max_line_chars=40)
     raise ConfigError(f"unknown synth preset {name!r}; known: {', '.join(PRESETS)}")
 
 
-PRESETS = ("default", "clean", "heavy", "document", "scene-lines")
+PRESETS = ("default", "clean", "heavy", "document", "scene-words", "scene-lines")

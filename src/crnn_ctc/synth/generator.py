@@ -23,7 +23,7 @@ from ..charset import Charset
 from ..errors import ConfigError
 from .config import SynthConfig
 from .fonts import FontError, SelectedFont, find_fonts, font_split, label_for, select_fonts, uncovered_symbols
-from .render import Plan, render
+from .render import Context, Plan, render
 from .text import TextSource, WordList, load_words
 
 IMAGE_FORMATS = ("jpeg", "png")
@@ -120,7 +120,39 @@ class SynthGenerator:
         size = max(8, round(config.height * rng.uniform(*config.text_height_range)))
         spacing = rng.uniform(*config.spacing_range) * size if rng.random() < config.p_spacing else 0.0
         fake_bold = max(1, round(size * 0.025)) if rng.random() < config.p_fake_bold else 0
-        return Plan(text, label_for(text, self.charset), font, size, spacing, fake_bold)
+        # Drawn only where the preset asks, so older presets keep their images.
+        context = (
+            self._context(rng, allowed, spacing / size)
+            if config.p_context and rng.random() < config.p_context
+            else None
+        )
+        return Plan(text, label_for(text, self.charset), font, size, spacing, fake_bold, context)
+
+    def _context(self, rng: random.Random, allowed: frozenset[str], letter_spacing: float) -> Context:
+        """Neighbouring words and lines for a plan (render.Context): at least one of the four."""
+        config = self.config
+        letters = allowed - {" "}
+        sides = [rng.random() < chance for chance in (0.5, 0.5, 0.3, 0.3)]  # left, right, above, below
+        if not any(sides):
+            sides[rng.randrange(2)] = True
+
+        def word() -> str:
+            return self.text_source.text(rng, letters)
+
+        def line() -> str:
+            return " ".join(word() for _ in range(6))
+
+        left, right = (word() if side else "" for side in sides[:2])
+        above, below = (line() if side else "" for side in sides[2:])
+        return Context(
+            left, right, above, below,
+            # A word space clearly wider than the text's own letter spacing.
+            gap=rng.uniform(*config.context_gap_range) + 2 * max(0.0, letter_spacing),
+            leading=rng.uniform(1.0, 1.3),
+            reveal=(rng.uniform(*config.context_reveal_range), rng.uniform(*config.context_reveal_range),
+                    rng.uniform(*config.context_line_reveal_range), rng.uniform(*config.context_line_reveal_range)),
+            phase=rng.uniform(0.0, 3.0),
+        )  # fmt: skip
 
     def plan(self, index: int) -> Plan:
         """The text, font and size of sample ``index``, without drawing it."""
@@ -131,6 +163,8 @@ class SynthGenerator:
         plan = self.plan(index)
         check = plan.font.check
         advance = sum(check.advances.get(char, 0.5) for char in plan.text) + plan.spacing / plan.size * len(plan.text)
+        if plan.context is not None:  # what the crop shows of neighbouring words: a word space and part of a glyph
+            advance += (plan.context.gap + 0.2) * (bool(plan.context.left) + bool(plan.context.right))
         ink_height = 0.88 * (check.ascent + check.descent)  # a word's ink and margins, on average
         return max(4, round(self.config.height * (advance + 0.2) / max(ink_height, 0.3)))
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
@@ -30,6 +30,35 @@ _INK = 24  # mask value (of 255) from which a pixel counts as ink when finding t
 
 
 @dataclass(frozen=True)
+class Context:
+    """Other text around the sample's own, which the crop cuts as real word crops cut their neighbours.
+
+    It is never in the label, so the crop never shows a whole glyph of it: a neighbouring word shows
+    at most ``reveal`` of its nearest glyph's ink width, a line above or below at most ``reveal`` em of
+    its foot or head. Lines above and below keep the text upright (no rotation, perspective or arc),
+    so that no end of them dips into the text's own rows.
+    """
+
+    left: str = ""  # a word on the same baseline ("": none)
+    right: str = ""
+    above: str = ""  # words of the line above ("": none), repeated to the canvas's width
+    below: str = ""
+    gap: float = 0.5  # the space before a neighbouring word, in em
+    leading: float = 1.2  # baseline to baseline, in the font's line heights (ascent + descent)
+    reveal: tuple[float, float, float, float] = (
+        0.3,
+        0.3,
+        0.2,
+        0.2,
+    )  # left, right: of the glyph's ink; above, below: em
+    phase: float = 0.0  # how far left of the canvas the lines above and below start, in em
+
+    @property
+    def upright(self) -> bool:
+        return bool(self.above or self.below)
+
+
+@dataclass(frozen=True)
 class Plan:
     """The cheap decisions about a sample, made before any pixel is drawn."""
 
@@ -39,6 +68,7 @@ class Plan:
     size: int  # pixels per em when drawn
     spacing: float  # extra pixels between characters
     fake_bold: int  # outline width in the text colour (0: none)
+    context: Context | None = None  # other text at the crop's edges, never in the label
 
 
 @dataclass(frozen=True)
@@ -55,6 +85,10 @@ class Masks:
     shadow: Image.Image | None
     origin: tuple[int, int]
     canvas: tuple[int, int]  # (width, height)
+    # With a plan's context: the sample's own text with its outline ("own"), the neighbouring words
+    # ("beside") and the lines above and below ("lines"), each alone; glyphs and outline hold them all.
+    parts: dict[str, Image.Image] = field(default_factory=dict)
+    reveal: tuple[int, int, int, int] = (0, 0, 0, 0)  # the context's ``reveal`` in pixels (left, right, above, below)
 
     def map(
         self, change: Callable[[Image.Image], Image.Image], origin: tuple[int, int], canvas: tuple[int, int]
@@ -66,6 +100,8 @@ class Masks:
             None if self.shadow is None else change(self.shadow),
             origin,
             canvas,
+            {name: change(layer) for name, layer in self.parts.items()},
+            self.reveal,
         )
 
 
@@ -123,6 +159,25 @@ def _draw_text(
         x += advance + spacing
 
 
+def _draw_words(layer: Image.Image, words: list[str], font: ImageFont.FreeTypeFont, advance: Callable[[str], float],
+                x: float, y: int, space: float) -> None:  # fmt: skip
+    """Draw ``words`` from ``x``, ``space`` pixels apart, again and again up to the layer's right edge."""
+    if not words:
+        return
+    draw = ImageDraw.Draw(layer)
+    while x < layer.width:
+        for word in words:
+            draw.text((round(x), y), word, font=font, fill=255)
+            x += advance(word) + space
+            if x >= layer.width:
+                return
+
+
+def _glyph_ink_width(font: ImageFont.FreeTypeFont, char: str) -> int:
+    left, _, right, _ = font.getbbox(char)
+    return max(0, right - left)
+
+
 def draw_masks(plan: Plan, rng: random.Random, config: SynthConfig) -> Masks:
     """Glyph, outline and shadow masks of the plan's text, on a canvas with room for what reaches past its advance."""
     size = plan.size
@@ -133,7 +188,12 @@ def draw_masks(plan: Plan, rng: random.Random, config: SynthConfig) -> Masks:
     if config.p_baseline_jitter and rng.random() < config.p_baseline_jitter:
         jitter = rng.uniform(*config.baseline_jitter_range) * size
     # Advances from the font check (em units): no layout just to measure the text.
-    advances = [plan.font.check.advances.get(char, 0.5) * size for char in plan.text]
+    em_advances = plan.font.check.advances
+
+    def advance(text: str) -> float:
+        return sum(em_advances.get(char, 0.5) for char in text) * size
+
+    advances = [em_advances.get(char, 0.5) * size for char in plan.text]
     width = sum(advances) + plan.spacing * (len(advances) - 1)
     rises = [round(rng.uniform(-jitter, jitter)) for _ in plan.text] if plan.spacing or jitter else []
     path = openable(plan.font.face.path)
@@ -142,27 +202,70 @@ def draw_masks(plan: Plan, rng: random.Random, config: SynthConfig) -> Masks:
     ascent, descent = font.getmetrics()
     # Room for what reaches past the advance box: italic overhangs, outlines, shadows.
     pad = size // 4 + border + plan.fake_bold + (size // 8 if shadow else 0) + math.ceil(jitter)
-    canvas = (math.ceil(width) + 2 * pad, ascent + descent + 2 * pad)
+    context = plan.context
+    left_word = right_word = ""
+    reveal = (0, 0, 0, 0)
+    before = after = above = below = 0  # room on the canvas for the context, in pixels
+    if context is not None:
+        gap = context.gap * size
+        # A neighbour whose nearest glyph is narrow (l, i, a dot) would show all of it or nothing: left out.
+        left_ink = _glyph_ink_width(font, context.left[-1]) if context.left else 0
+        right_ink = _glyph_ink_width(font, context.right[0]) if context.right else 0
+        left_word = context.left if left_ink >= 0.3 * size else ""
+        right_word = context.right if right_ink >= 0.3 * size else ""
+        before = math.ceil(advance(left_word) + gap) if left_word else 0
+        after = math.ceil(gap + advance(right_word)) if right_word else 0
+        leading = round(context.leading * (ascent + descent))
+        above, below = (leading if context.above else 0), (leading if context.below else 0)
+        reveal = (
+            max(1, round(context.reveal[0] * left_ink)) if left_word else 0,
+            max(1, round(context.reveal[1] * right_ink)) if right_word else 0,
+            max(1, round(context.reveal[2] * size)) if above else 0,
+            max(1, round(context.reveal[3] * size)) if below else 0,
+        )
+    origin = (pad + before, pad + above)
+    canvas = (math.ceil(width) + 2 * pad + before + after, ascent + descent + 2 * pad + above + below)
     layer = Image.new("L", canvas)
-    _draw_text(layer, plan.text, font, (pad, pad), advances, plan.spacing, rises)
+    _draw_text(layer, plan.text, font, origin, advances, plan.spacing, rises)
     underline = rng.random() < config.p_underline
-    line_y, line_width = pad + ascent + max(1, descent // 2), max(1, size // 18)
+    line_y, line_width = origin[1] + ascent + max(1, descent // 2), max(1, size // 18)
+    context_layers: dict[str, Image.Image] = {}
+    if context is not None:
+        own = layer.copy()
+        beside = Image.new("L", canvas)
+        if left_word:
+            ImageDraw.Draw(beside).text((origin[0] - before, origin[1]), left_word, font=font, fill=255)
+        if right_word:
+            ImageDraw.Draw(beside).text((round(origin[0] + width + gap), origin[1]), right_word, font=font, fill=255)
+        lines = Image.new("L", canvas)
+        start = -context.phase * size
+        _draw_words(lines, context.above.split(), font, advance, start, origin[1] - above, 0.3 * size)
+        _draw_words(lines, context.below.split(), font, advance, start, origin[1] + below, 0.3 * size)
+        context_layers = {"own": own, "beside": beside, "lines": lines}
+        layer = ImageChops.lighter(ImageChops.lighter(own, beside), lines)
     # Keep only where ink can be: the glyphs, the underline, and what outline and shadow add to them.
     left, top, right, bottom = layer.getbbox() or (pad, pad, pad + 1, pad + 1)
     if underline:
-        left, right = min(left, pad - 1), max(right, pad + math.ceil(width) + 2)
+        left, right = min(left, origin[0] - 1), max(right, origin[0] + math.ceil(width) + 2)
         top, bottom = min(top, line_y - line_width), max(bottom, line_y + line_width + 1)
     reach = plan.fake_bold + border + (size // 8 + size // 24 + 1 if shadow else 0) + 1
     box = (max(0, left - reach), max(0, top - reach), min(canvas[0], right + reach), min(canvas[1], bottom + reach))
     glyph_layer = layer.crop(box)
+    parts = {name: part.crop(box) for name, part in context_layers.items()}
     outline_layer = None
     if plan.fake_bold or border:  # fake bold is an outline in the text's colour
         glyphs = dilate(np.asarray(glyph_layer), plan.fake_bold)
         outline_layer = Image.fromarray(dilate(glyphs, border), "L") if border else None
         glyph_layer = Image.fromarray(glyphs, "L") if plan.fake_bold else glyph_layer
+        # The parts measure where ink lies, outline included.
+        parts = {name: Image.fromarray(dilate(np.asarray(part), plan.fake_bold + border), "L")
+                 for name, part in parts.items()}  # fmt: skip
     if underline:
         y = line_y - box[1]
-        ImageDraw.Draw(glyph_layer).line((pad - box[0], y, pad + width - box[0], y), fill=255, width=line_width)
+        for under in (glyph_layer, parts.get("own")):
+            if under is not None:
+                ImageDraw.Draw(under).line((origin[0] - box[0], y, origin[0] + width - box[0], y), fill=255,
+                                           width=line_width)  # fmt: skip
     shade = None
     if shadow:
         dx, dy = (max(1, round(size * rng.uniform(*config.shadow_offset_range))) for _ in range(2))
@@ -170,7 +273,7 @@ def draw_masks(plan: Plan, rng: random.Random, config: SynthConfig) -> Masks:
         shade.paste(outline_layer if outline_layer is not None else glyph_layer, (dx, dy))
         if rng.random() < 0.5:
             shade = shade.filter(ImageFilter.BoxBlur(max(1, size // 24)))
-    return Masks(glyph_layer, outline_layer, shade, (box[0], box[1]), canvas)
+    return Masks(glyph_layer, outline_layer, shade, (box[0], box[1]), canvas, parts, reveal)
 
 
 def _perspective(dest: np.ndarray, src: np.ndarray) -> np.ndarray:
@@ -197,16 +300,17 @@ def bend(masks: Masks, plan: Plan, rng: random.Random, config: SynthConfig) -> M
     corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float64)
     moved = corners.copy()
     bent = False
+    upright = plan.context is not None and plan.context.upright  # lines above or below stay clear of the text
     if rng.random() < config.p_shear:
         moved[:, 0] += rng.uniform(-config.shear_amount, config.shear_amount) * (moved[:, 1] - height / 2)
         bent = True
-    if rng.random() < config.p_rotation:
+    if rng.random() < config.p_rotation and not upright:
         angle = math.radians(rng.uniform(-config.rotation_degrees, config.rotation_degrees))
         centre = moved.mean(axis=0)
         rotation = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
         moved = (moved - centre) @ rotation.T + centre
         bent = True
-    perspective = rng.random() < config.p_perspective
+    perspective = rng.random() < config.p_perspective and not upright
     if perspective:
         jitter = config.perspective_strength * plan.size
         moved += np.array([[rng.uniform(-jitter, jitter) for _ in range(2)] for _ in range(4)])
@@ -231,7 +335,7 @@ def bend(masks: Masks, plan: Plan, rng: random.Random, config: SynthConfig) -> M
             (x0, y0),
             size,
         )
-    if rng.random() < config.p_curve:
+    if rng.random() < config.p_curve and not upright:
         amplitude = rng.uniform(0.4, 1.0) * config.curve_amount * plan.size * rng.choice((-1, 1))
         pad = math.ceil(abs(amplitude)) + 1
         canvas_width, canvas_height = masks.canvas
@@ -259,9 +363,21 @@ def _curve(layer: Image.Image, offsets: np.ndarray, grow: int) -> Image.Image:
     return Image.fromarray(curved, "L")
 
 
+def _ink(layer: Image.Image) -> np.ndarray:
+    """Where a mask counts as ink (coverage of at least ``_INK``), as booleans."""
+    return np.asarray(layer) >= _INK
+
+
 def crop_box(masks: Masks, plan: Plan, rng: random.Random, config: SynthConfig) -> tuple[int, int, int, int]:
-    """The glyphs' and outline's ink box on the canvas, with tight (0-2 px at output size) or loose margins."""
+    """The glyphs' and outline's ink box on the canvas, with tight (0-2 px at output size) or loose margins.
+
+    With a context, a side that has a neighbouring word or line ends inside it instead, ``reveal``
+    pixels past its nearest ink: a cut glyph, never a whole one.
+    """
+    own = masks.parts.get("own")
     covered = masks.outline if masks.outline is not None else masks.glyphs  # the outline covers the glyphs
+    if own is not None:
+        covered = own
     ink = ImageChops.subtract(covered, Image.new("L", covered.size, _INK - 1)).getbbox()  # values >= _INK
     if ink is None:  # nothing drawn (cannot happen for non-space text): keep everything
         return (0, 0, *masks.canvas)
@@ -274,7 +390,31 @@ def crop_box(masks: Masks, plan: Plan, rng: random.Random, config: SynthConfig) 
     else:
         margins = [rng.uniform(0, 2) * scale for _ in range(4)]
     left_m, top_m, right_m, bottom_m = (round(m) for m in margins)
-    return left - left_m, top - top_m, right + right_m, bottom + bottom_m
+    box = [left - left_m, top - top_m, right + right_m, bottom + bottom_m]
+    if own is not None:
+        box = _cut_into_context(masks, ink, box)
+    return box[0], box[1], box[2], box[3]
+
+
+def _cut_into_context(masks: Masks, own: tuple[int, int, int, int], box: list[int]) -> list[int]:
+    """``box`` with each side that has context moved to ``reveal`` pixels past the context's nearest ink."""
+    x0, y0 = masks.origin
+    own_left, own_top, own_right, own_bottom = own  # on the layers
+    reveal_left, reveal_right, reveal_above, reveal_below = masks.reveal
+    columns = np.flatnonzero(_ink(masks.parts["beside"]).any(axis=0))
+    middle = (own_left + own_right) / 2  # the left word lies wholly left of it, the right word right
+    if reveal_left and (before := columns[columns < middle]).size:
+        box[0] = min(own_left, int(before[-1]) + 1 - reveal_left) + x0
+    if reveal_right and (after := columns[columns >= middle]).size:
+        box[2] = max(own_right, int(after[0]) + reveal_right) + x0
+    # The lines above and below, under the box's final columns (the text is upright: they never reach its rows).
+    lines = _ink(masks.parts["lines"])[:, max(0, box[0] - x0) : max(0, box[2] - x0)]
+    rows = np.flatnonzero(lines.any(axis=1))
+    if reveal_above and (higher := rows[rows < own_top]).size:
+        box[1] = min(own_top, int(higher[-1]) + 1 - reveal_above) + y0
+    if reveal_below and (lower := rows[rows >= own_bottom]).size:
+        box[3] = max(own_bottom, int(lower[0]) + reveal_below) + y0
+    return box
 
 
 def _text_colour(rng: random.Random, under: float, spread: float, min_contrast: float) -> np.ndarray:
