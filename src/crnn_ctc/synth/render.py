@@ -175,7 +175,7 @@ def _draw_words(layer: Image.Image, words: list[str], font: ImageFont.FreeTypeFo
 
 def _glyph_ink_width(font: ImageFont.FreeTypeFont, char: str) -> int:
     left, _, right, _ = font.getbbox(char)
-    return max(0, right - left)
+    return max(0, round(right - left))
 
 
 def draw_masks(plan: Plan, rng: random.Random, config: SynthConfig) -> Masks:
