@@ -79,6 +79,9 @@ def training_requirements(pyproject: Path = REPO / "pyproject.toml") -> list[str
 def build_wheels(wheels: Path, python: str) -> None:
     wheels.mkdir(parents=True)
     pip = [python, "-m", "pip", "--disable-pip-version-check"]
+    # setuptools builds in the checkout's build/ and packs whatever build/lib holds: a module deleted
+    # since the last build would travel in the wheel. The folder is only its scratch space.
+    shutil.rmtree(REPO / "build", ignore_errors=True)
     subprocess.run([*pip, "wheel", "-q", "--no-deps", "--wheel-dir", str(wheels), str(REPO)], check=True)
     platforms = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
     subprocess.run([*pip, "download", "-q", "--only-binary=:all:", "--python-version", "3.12", "--implementation",
