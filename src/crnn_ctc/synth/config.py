@@ -92,8 +92,8 @@ class SynthConfig(ConfigBase):
     # Never in the label, and never a whole glyph (render.py).
     p_context: float = 0.0
     context_gap_range: tuple[float, float] = (0.35, 0.8)  # space before a neighbouring word, in em
-    context_reveal_range: tuple[float, float] = (0.1, 0.4)  # a neighbour's nearest glyph shown, as part of its ink
-    context_line_reveal_range: tuple[float, float] = (0.08, 0.3)  # the line above or below shown, in em
+    context_reveal_range: tuple[float, float] = (0.1, 0.3)  # a neighbour's nearest glyph shown, as part of its ink
+    context_line_reveal_range: tuple[float, float] = (0.05, 0.18)  # the line above or below shown, in em
 
     # -- degradation ------------------------------------------------------------------------------
     p_blur: float = 0.3
