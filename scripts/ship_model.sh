@@ -36,7 +36,7 @@ make_set calib-scene scene-lines 200 91003
 score() {  # MODEL BACKEND
     "$CRNN" eval --model "$1" --backend "$2" --threads "$THREADS" --data "$VAL"
     "$CRNN" eval --model "$1" --backend "$2" --threads "$THREADS" --protocol raw \
-        --data runs/heldout/lines-document runs/heldout/lines-scene runs/heldout/words
+        --data runs/heldout/lines-document runs/heldout/lines-scene runs/heldout/words runs/heldout/words-context
 }
 {
     echo "== candidate $CANDIDATE, calibrated: fp32 (torch)"; score "$OUT/model.safetensors" torch
