@@ -45,12 +45,8 @@ class Context:
     below: str = ""
     gap: float = 0.5  # the space before a neighbouring word, in em
     leading: float = 1.2  # baseline to baseline, in the font's line heights (ascent + descent)
-    reveal: tuple[float, float, float, float] = (
-        0.3,
-        0.3,
-        0.2,
-        0.2,
-    )  # left, right: of the glyph's ink; above, below: em
+    # How much of each shows (left, right: part of the nearest glyph's ink width; above, below: em).
+    reveal: tuple[float, float, float, float] = (0.3, 0.3, 0.2, 0.2)
     phase: float = 0.0  # how far left of the canvas the lines above and below start, in em
 
     @property
