@@ -380,7 +380,7 @@ def test_epoch_plan_counts_batches_without_planning_and_plans_each_epoch_once() 
 
 
 def test_an_interrupt_while_a_checkpoint_is_written_comes_after_the_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     """Ctrl-C in the middle of ``torch.save`` is delivered once the checkpoint is complete, whichever
     thread the kernel hands it to (here a thread started before the save, as the DataLoader's are)."""
@@ -388,6 +388,10 @@ def test_an_interrupt_while_a_checkpoint_is_written_comes_after_the_file(
 
     from crnn_ctc.training import checkpoint
 
+    # As an interactive run has it, whatever this process inherited: a job started in the background
+    # by a shell without job control inherits SIGINT ignored, and Python then leaves it ignored.
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, inherited))
     writing = threading.Event()
 
     def interrupt_when_writing() -> None:
