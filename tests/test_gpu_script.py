@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -112,12 +113,24 @@ def test_font_subset_takes_whole_families_in_turn_from_each_category_within_the_
 
 def test_shard_weights_keep_each_presets_share_whatever_was_rendered(tmp_path: Path) -> None:
     shards = [
-        gpu_train.Shard("default-1", "default", 100, 1.0, tmp_path / "a"),
-        gpu_train.Shard("default-2", "default", 300, 1.0, tmp_path / "b"),
+        gpu_train.Shard("scene-words-1", "scene-words", 100, 1.0, tmp_path / "a"),
+        gpu_train.Shard("scene-words-2", "scene-words", 300, 1.0, tmp_path / "b"),
         gpu_train.Shard("document", "document", 50, 1.0, tmp_path / "c"),
     ]  # no scene-lines shard: its share goes to the others
     weights = [float(source.rsplit("@", 1)[1]) for source in gpu_train.Pipeline.train_sources(shards)]
-    assert weights == pytest.approx([0.85 / 0.95 * 0.25, 0.85 / 0.95 * 0.75, 0.10 / 0.95], rel=1e-5)
+    assert weights == pytest.approx([0.62 / 0.92 * 0.25, 0.62 / 0.92 * 0.75, 0.30 / 0.92], rel=1e-5)
+
+
+def test_the_gpu_mix_is_the_bundled_recipes() -> None:
+    """The one-command GPU run trains on what scripts/train_pretrained.sh trains on: same presets, same
+    shares, same document font mix (it cannot read the settings file: it renders from a bundle)."""
+    recipe = (REPO / "scripts" / "train_pretrained.sh").read_text(encoding="utf-8")
+    shares = {float(share) for share in re.findall(r"split=train@([0-9.]+)", recipe)}
+    assert shares == set(gpu_train.MIX.values()) and sum(gpu_train.MIX.values()) == pytest.approx(1.0)
+    assert "preset=scene-words,split=train@0.62" in recipe and "preset=scene-lines,split=train@0.08" in recipe
+    mono = json.loads((REPO / "scripts" / "synth_settings" / "document-mono.json").read_text(encoding="utf-8"))
+    assert "document-mono.json,split=train@0.30" in recipe
+    assert {"preset": "document", **gpu_train.PRESET_CHANGES["document"]} == mono
 
 
 # Packages the bundle leaves out (make_bundle.LEFT_OUT) by the names they are imported as; tensorboard is

@@ -1,8 +1,8 @@
 """One-command training on a GPU machine from a bundle of make_bundle.py (docs/gpu_training.md).
 
 In one time budget (--budget, 540 s): install what the machine lacks from the bundle's wheels;
-render LMDB shards with every core from the bundled fonts (the local recipe's mix: 85% default
-preset, 10% document lines, 5% scene lines), plus a validation shard in held-out font families;
+render LMDB shards with every core from the bundled fonts (the bundled model's mix: 62% scene
+words, 30% document lines, 8% scene lines), plus a validation shard in held-out font families;
 measure the training rate in a short probe run; train for as many steps as fit what is left (the
 cosine schedule then ends where the run ends), with a wall-clock guard that stops `crnn train` as
 Ctrl-C would (it saves and writes its model) should the estimate be wrong. OUT gets
@@ -29,11 +29,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-# Share of the training samples per generator preset, as in the local run (runs/train_v2.sh's synth: mix).
-MIX = {"default": 0.85, "document": 0.10, "scene-lines": 0.05}
-# Render time per image against the default preset (lines are longer). Measured on the development
-# machine (1.4 and 1.7); rounded up so that rendering ends early rather than late.
-RENDER_COST = {"default": 1.0, "document": 1.6, "scene-lines": 2.0}
+# Share of the training samples per generator preset: the bundled model's recipe
+# (scripts/train_pretrained.sh). The first preset also sizes the rest (its first shard measures the rate).
+MIX = {"scene-words": 0.62, "document": 0.30, "scene-lines": 0.08}
+# Settings changed from the preset, as scripts/synth_settings/document-mono.json does for the local
+# recipe: monospace and typewriter faces get 0.3 of the document lines.
+PRESET_CHANGES = {"document": {"font_mix": {"serif": 0.34, "sans-serif": 0.34, "monospace": 0.3, "display": 0.02,
+                                            "handwriting": 0.0}}}  # fmt: skip
+# Render time per image against the first preset's. Measured on the development machine against
+# `default` (benchmarks/synth_context.py and benchmarks/synth.py): scene-words 1.33, document 1.4,
+# scene-lines 1.7, hence 1.05 and 1.28 against scene-words; rounded up so that rendering ends early
+# rather than late.
+RENDER_COST = {"scene-words": 1.0, "document": 1.2, "scene-lines": 1.4}
 RESERVE_S = 35.0  # after training: the last validation, model export, curves, copying (and slack)
 STOP_GRACE_S = 25.0  # what `crnn train` gets to save and finish after the guard's SIGTERM
 STEP_SAFETY = 0.9  # of the steps the measured rate says fit
@@ -142,8 +149,14 @@ class Pipeline:
     def render(self, name: str, preset: str, count: int, seed: int, split: str, limit: float) -> Shard | None:
         out = self.work / "shards" / name
         shutil.rmtree(out, ignore_errors=True)
+        if preset in PRESET_CHANGES:
+            settings = self.work / f"{preset}.json"
+            settings.write_text(json.dumps({"preset": preset, **PRESET_CHANGES[preset]}), encoding="utf-8")
+            looks = ["--config", str(settings)]
+        else:
+            looks = ["--preset", preset]
         command = self.crnn("synth", "--count", str(count), "--out", str(out), "--charset", self.args.charset,
-                            "--fonts", str(self.fonts), "--words", str(self.words), "--preset", preset,
+                            "--fonts", str(self.fonts), "--words", str(self.words), *looks,
                             "--font-split", split, "--seed", str(seed), "--workers", str(self.synth_workers),
                             "--no-progress")  # fmt: skip
         code, stopped = self.run(command, limit)
@@ -165,15 +178,17 @@ class Pipeline:
             "font_split": val_split,
             "font_families": heldout,
         }
-        # A first default shard measures the rendering rate; the rest is sized to end by --render-seconds.
+        # A first shard of the first preset measures the rendering rate; the rest is sized to end by
+        # --render-seconds.
+        lead = next(iter(MIX))
         first_count = 24 if args.dry_run else 400 * self.synth_workers
-        first = self.render("default-1", "default", first_count, 1, "train", end - time.monotonic())
+        first = self.render(f"{lead}-1", lead, first_count, 1, "train", end - time.monotonic())
         if first is None:
             raise SystemExit("gpu-train: rendering the first training shard failed; nothing to train on")
         rate = first.count / max(first.seconds, 1e-3)
         shards = [first]
         if args.dry_run:
-            counts = {"default": 24, "document": 8, "scene-lines": 8}
+            counts = {lead: 24, "document": 8, "scene-lines": 8}
         else:
             # Per-invocation overhead (start, font check) seen on the first shard, paid three more times.
             overhead = max(0.0, time.monotonic() - started - first.seconds - (validation.seconds if validation else 0))
@@ -181,11 +196,11 @@ class Pipeline:
             per_sample = sum(share * RENDER_COST[preset] for preset, share in MIX.items()) / rate
             total = int(seconds / per_sample) + first.count
             counts = {preset: max(self.synth_workers * 8, round(total * share)) for preset, share in MIX.items()}
-            counts["default"] -= first.count
+            counts[lead] -= first.count
         for number, (preset, count) in enumerate(counts.items(), start=2):
             if count <= 0:
                 continue
-            name = "default-2" if preset == "default" else preset
+            name = f"{lead}-2" if preset == lead else preset
             limit = max(end - time.monotonic(), 0) + 30  # an overrun only delays training; a stuck run is cut
             shard = self.render(name, preset, count, number, "train", limit)
             if shard is not None:
