@@ -106,6 +106,45 @@ def test_columns_read_left_to_right_after_the_headline_and_the_picture_is_set_as
     assert all(line.iou(picture) == 0.0 for line in lines)
 
 
+def _draw_rows(draw: ImageDraw.ImageDraw, font: ImageFont.FreeTypeFont, x: int, top: int, leading: int,
+               cells: list[str]) -> None:  # fmt: skip
+    for row, text in enumerate(cells):
+        draw.text((x, top + row * leading), text, font=font, fill=0)
+
+
+def test_a_table_and_a_numbered_list_read_row_by_row_across_their_gutters() -> None:
+    """A field table (size, type, name: as in a file format's spec) and a list whose numbers stand in
+    a column of their own read row by row, as their text layer holds them, not column by column."""
+    font = ImageFont.truetype(str(_font_path()), 22)
+    page = Image.new("L", (1240, 900), 255)
+    draw = ImageDraw.Draw(page)
+    names = ["alpha_offset", "bravo_list_offset", "charlie", "delta_offset", "echo_names", "foxtrot_count"]
+    _draw_rows(draw, font, 100, 80, 34, ["4", "2", "4", "8", "4", "4"])
+    _draw_rows(draw, font, 160, 80, 34, ["card32", "card16", "card32", "card64", "card32", "card32"])
+    _draw_rows(draw, font, 300, 80, 34, names)
+    # Numbers, then items of running text, the second of which runs onto a line of its own.
+    _draw_rows(draw, font, 100, 400, 34, ["1.", "2.", "", "3."])
+    _draw_rows(draw, font, 160, 400, 34, _lines(4, seed=5, words=6))
+    layout = analyse_layout(ink_mask(to_gray(page)))
+    lines = [line for block in layout.blocks for line in block]
+    assert len(lines) == 10
+    assert all(line.x0 < 110 and line.x1 > 300 for line in lines[:6])  # each line a whole row of the table
+    assert all(a.y0 < b.y0 for a, b in itertools.pairwise(lines))
+    assert [line.x0 < 110 for line in lines[6:]] == [True, True, False, True]  # numbers beside their items
+
+
+def test_a_narrow_column_whose_rows_are_not_level_with_its_neighbours_stays_a_column() -> None:
+    font = ImageFont.truetype(str(_font_path()), 22)
+    page = Image.new("L", (1240, 700), 255)
+    draw = ImageDraw.Draw(page)
+    _draw_rows(draw, font, 100, 80, 51, ["kilo", "lima", "mike", "oscar", "papa", "romeo"])  # a sidebar
+    _draw_rows(draw, font, 260, 80, 34, _lines(9, seed=6, words=5))
+    layout = analyse_layout(ink_mask(to_gray(page)))
+    lines = [line for block in layout.blocks for line in block]
+    assert len(lines) == 15
+    assert all(line.x1 < 240 for line in lines[:6]) and all(line.x0 > 250 for line in lines[6:])
+
+
 @pytest.fixture(scope="module")
 def reader() -> PageReader:
     from crnn_ctc import Recognizer
@@ -197,3 +236,22 @@ def test_lines_of_synthetic_pages_are_found_with_their_boxes() -> None:
         matched_total += score.matched
     assert matched_total / truth_total >= 0.98
     assert matched_total / predicted_total >= 0.95
+
+
+def test_a_lines_words_are_one_space_apart_whatever_the_model_read_between_them() -> None:
+    """A wide gap (a table's, a typewriter's) can come back as two spaces; a line's text never holds
+    two, as no training label does, and the pieces of a cut line are joined by one."""
+    from crnn_ctc.api import Prediction
+    from crnn_ctc.page.layout import Layout
+    from crnn_ctc.page.reader import _line, _Upright
+    from crnn_ctc.page.types import Box
+
+    mask = np.zeros((40, 400), dtype=bool)
+    mask[10:30, 10:40] = mask[10:30, 120:160] = mask[10:30, 300:380] = True
+    page = _Upright(np.full((40, 400), 255, np.uint8), 1.0, mask, Layout([], [], 20.0), 0, 0.0)
+    left = Prediction("4  card32 ", 0.9, tuple([0.9] * 10))
+    right = Prediction(" alias_offset", 0.8, tuple([0.8] * 13))
+    line = _line([(Box(0, 0, 200, 40), left), (Box(200, 0, 400, 40), right)], page)
+    assert line.text == "4 card32 alias_offset"
+    assert [word.text for word in line.words] == ["4", "card32", "alias_offset"]
+    assert line.confidence == pytest.approx(0.72)

@@ -140,6 +140,10 @@ def xy_cut(components: Components, height: float) -> list[np.ndarray]:
     region's own, so the word spaces of a large headline are not taken for gutters. A region with
     neither is cut under (or over) a line that spans its columns, such as a headline set close to
     them, when that reveals a gutter.
+
+    Gutters that make a table are not column gutters: where a piece between them is narrow (a few
+    words wide, as a table's cells or a list's numbers are, never a column of running text) and its
+    rows stand level with its neighbours' rows, the region is read row by row, across the gutters.
     """
     blocks: list[np.ndarray] = []
 
@@ -150,6 +154,34 @@ def xy_cut(components: Components, height: float) -> list[np.ndarray]:
         if len(indices) == 0 or int(y1.max()) - int(y0.min()) <= 5.0 * local:
             return []
         return [gap for gap in _gaps(components.x0[indices], components.x1[indices]) if gap[1] - gap[0] >= 1.2 * local]
+
+    def rows(indices: np.ndarray, local: float) -> list[tuple[int, int]]:
+        """Row extents of some components: runs of covered y, those closer than a quarter of a text
+        height joined (an i's dot, a raised comma), those under 0.4 text heights dropped (specks)."""
+        if len(indices) == 0:
+            return []
+        top, bottom = int(components.y0[indices].min()), int(components.y1[indices].max())
+        gaps = [gap for gap in _gaps(components.y0[indices], components.y1[indices]) if gap[1] - gap[0] >= 0.25 * local]
+        edges = [top] + [edge for gap in gaps for edge in gap] + [bottom]
+        return [(a, b) for a, b in zip(edges[::2], edges[1::2], strict=True) if b - a >= 0.4 * local]
+
+    def is_table(pieces: list[np.ndarray], local: float) -> bool:
+        """Whether a narrow piece's rows (at least two) each face exactly one row of a neighbour."""
+        extents = [rows(piece, local) for piece in pieces]
+        for i, piece in enumerate(pieces):
+            width = int(components.x1[piece].max()) - int(components.x0[piece].min()) if len(piece) else 0
+            if not len(piece) or width >= 12.0 * local or len(extents[i]) < 2:
+                continue
+            for j in (i - 1, i + 1):
+                if not 0 <= j < len(pieces) or not extents[j]:
+                    continue
+                level = sum(
+                    1 for a, b in extents[i]
+                    if sum(1 for c, d in extents[j] if min(b, d) - max(a, c) >= 0.5 * min(b - a, d - c)) == 1
+                )  # fmt: skip
+                if level >= 0.8 * len(extents[i]):
+                    return True
+        return False
 
     def split_rows(indices: np.ndarray, gap: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         centres = (components.y0[indices] + components.y1[indices]) / 2.0
@@ -189,10 +221,18 @@ def xy_cut(components: Components, height: float) -> list[np.ndarray]:
         if vertical and across >= down:
             edges = [int(x0.min())] + [(a + b) // 2 for a, b in vertical] + [int(x1.max()) + 1]
             centres = (x0 + x1) / 2.0
-            for left, right in itertools.pairwise(edges):
-                cut(indices[(centres >= left) & (centres < right)])
-            return
-        gap = max(horizontal, key=lambda gap: gap[1] - gap[0]) if horizontal else spanning_line_cut(indices, local)
+            pieces = [indices[(centres >= left) & (centres < right)] for left, right in itertools.pairwise(edges)]
+            table = is_table(pieces, local)
+            if not table:
+                for piece in pieces:
+                    cut(piece)
+                return
+        else:
+            table = False
+        if horizontal:
+            gap = max(horizontal, key=lambda gap: gap[1] - gap[0])
+        else:  # a table's rows are not headlines over columns
+            gap = None if table else spanning_line_cut(indices, local)
         if gap is not None:
             for part in split_rows(indices, gap):
                 cut(part)

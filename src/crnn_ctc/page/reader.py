@@ -200,8 +200,8 @@ def _split_wide(line: Box, mask: np.ndarray, max_aspect: float) -> list[Box]:
 
 
 def _line(pieces: Sequence[tuple[Box, Prediction]], page: _Upright) -> Line:
-    """One line from its read pieces: texts joined by a space, confidence their product, words boxed."""
-    text = " ".join(p.text.strip() for _, p in pieces if p.text.strip())
+    """One line from its read pieces: their words one space apart, confidence their product, words boxed."""
+    text = " ".join(word for _, p in pieces for word in p.text.split())  # one space, as in the labels
     confidence = float(np.prod([p.confidence for _, p in pieces]))
     words: list[Word] = []
     for box, prediction in pieces:
