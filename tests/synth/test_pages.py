@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -247,13 +246,3 @@ def test_config_is_checked_and_read_from_json(tmp_path: Path) -> None:
     assert parse_columns("3") == (3, 3) and parse_columns("1-2") == (1, 2)
     with pytest.raises(ConfigError, match="MIN-MAX"):
         parse_columns("two")
-
-
-@pytest.mark.slow
-def test_a_page_renders_in_well_under_a_second(sources: tuple[str, str]) -> None:
-    settings = config(sources, p_picture=1.0, p_noise=1.0, p_blur=1.0, p_jpeg=1.0, p_paper=1.0)
-    render_page(0, settings)  # fonts and words are loaded once per process
-    started = time.perf_counter()
-    for seed in range(10):
-        render_page(seed, settings)
-    assert (time.perf_counter() - started) / 10 < 1.0  # about 0.25 s on a loaded core; 1 s leaves room

@@ -90,6 +90,8 @@ def test_config_rejects_bad_probabilities_ranges_and_weights() -> None:
         SynthConfig(context_reveal_range=(0.2, 0.9))  # most of a neighbour's glyph could be read
     with pytest.raises(ConfigError, match="context_line_reveal_range"):
         SynthConfig(context_line_reveal_range=(0.1, 0.8))
+    with pytest.raises(ConfigError, match="word_space_range"):
+        SynthConfig(word_space_range=(0.05, 0.5))  # a space that thin reads as none
 
 
 def test_config_round_trips_through_json(tmp_path: Path) -> None:
@@ -291,6 +293,43 @@ def test_line_presets_render_truthful_lines(name: str, printable_fonts: list[Sel
             assert sample.font.check.advances[" "] >= 0.15  # the gap a reader sees is really there
         assert sample.image.height == 32 and sample.image.mode == "RGB"
     assert spaced >= 15
+
+
+def test_justified_lines_draw_every_word_space_at_the_planned_width(
+    printable_fonts: list[SelectedFont], font_cache: Path
+) -> None:
+    """A line's spaces all take the width drawn for it (typesetting's stretched or shrunk spaces): the
+    image grows by the spaces' extra width, and by nothing else."""
+    import dataclasses
+    import random
+
+    from crnn_ctc.synth.render import Plan
+    from crnn_ctc.synth.render import render as draw
+
+    config = preset("clean").with_changes(text_mix={"line": 1.0}, p_loose_crop=0.0, p_word_space=1.0)
+    charset = Charset.preset("printable+space")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FontWarning)
+        fonts = select_fonts([font.face for font in printable_fonts], charset, cache_dir=font_cache)
+    generator = SynthGenerator(config, charset, fonts, WORDS, seed=5)
+    compared = 0
+    for index in range(12):
+        plan = generator.plan(index)
+        if plan.text.count(" ") < 2:
+            continue
+        assert config.word_space_range[0] <= plan.word_space <= config.word_space_range[1]
+        own = plan.font.check.advances[" "]
+
+        def width(word_space: float, plan: Plan = plan) -> int:  # pixels at the output height: a tight crop
+            drawn = dataclasses.replace(plan, word_space=word_space)
+            return draw(drawn, random.Random(1), np.random.default_rng(1), config).width
+
+        natural, planned, wider = width(own), width(plan.word_space), width(own + 0.5)
+        per_em = (wider - natural) / 0.5  # pixels per em of every space together
+        assert per_em > 10 * plan.text.count(" ")  # each space took the extra half em
+        assert planned - natural == pytest.approx((plan.word_space - own) * per_em, abs=5)  # 0-2 px crop margins
+        compared += 1
+    assert compared >= 5
 
 
 def test_document_preset_prints_dark_ink_on_light_paper(printable_fonts: list[SelectedFont]) -> None:

@@ -15,6 +15,7 @@ from ..config_base import ConfigBase
 from ..errors import ConfigError
 
 TEXT_KINDS = ("word", "random", "number", "price", "date", "code", "punctuated", "line")
+MIN_SPACE_EM = 0.15  # narrowest word space (in em) a sample may have: a narrower one reads as none
 FONT_CATEGORIES = ("sans-serif", "serif", "monospace", "handwriting", "display")
 CASES = ("lower", "upper", "title")
 
@@ -57,6 +58,10 @@ class SynthConfig(ConfigBase):
     p_fake_bold: float = 0.08  # thicken strokes with an outline in the text colour
     p_spacing: float = 0.25  # extra character spacing (negative: tighter)
     spacing_range: tuple[float, float] = (-0.04, 0.35)  # in em
+    # Justified text: a line's word spaces all drawn at one width, as typesetting stretches or shrinks
+    # them to fill the measure (a typewriter face's too); otherwise the font's own space.
+    p_word_space: float = 0.0
+    word_space_range: tuple[float, float] = (0.2, 0.9)  # in em
 
     # -- colour and decoration --------------------------------------------------------------------
     min_contrast: float = 0.28  # luminance difference between text and the background under it (0..1)
@@ -144,6 +149,8 @@ class SynthConfig(ConfigBase):
             raise ConfigError(
                 f"context_line_reveal_range must lie in (0, 0.4] em, got {self.context_line_reveal_range}"
             )
+        if self.word_space_range[0] < MIN_SPACE_EM:  # a narrower space reads as none: the label would lie
+            raise ConfigError(f"word_space_range must start at {MIN_SPACE_EM} em or more, got {self.word_space_range}")
         if self.context_gap_range[0] < 0.25:
             raise ConfigError(f"context_gap_range must start at 0.25 em or more, got {self.context_gap_range}")
         if not 1 <= self.jpeg_quality_range[0] <= self.jpeg_quality_range[1] <= 100:

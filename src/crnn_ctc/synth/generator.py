@@ -21,14 +21,13 @@ from PIL import Image
 
 from ..charset import Charset
 from ..errors import ConfigError
-from .config import SynthConfig
+from .config import MIN_SPACE_EM, SynthConfig
 from .fonts import FontError, SelectedFont, find_fonts, font_split, label_for, select_fonts, uncovered_symbols
 from .render import Context, Plan, render
 from .text import TextSource, WordList, load_words
 
 IMAGE_FORMATS = ("jpeg", "png")
 JPEG_QUALITY = 95  # as `crnn dataset create` stores images
-_MIN_SPACE_EM = 0.15  # narrowest space advance (in em) of a font that draws text with spaces
 
 
 @dataclass(frozen=True)
@@ -114,19 +113,22 @@ class SynthGenerator:
         family = self._families[category][rng.randrange(len(self._families[category]))]
         font = family[rng.randrange(len(family))]
         allowed = font.allowed
-        if font.check.advances.get(" ", 0.0) < _MIN_SPACE_EM:
+        if font.check.advances.get(" ", 0.0) < MIN_SPACE_EM:
             allowed = allowed - {" "}  # a space this narrow reads as no space: the label would lie
         text = self.text_source.text(rng, allowed)
         size = max(8, round(config.height * rng.uniform(*config.text_height_range)))
         spacing = rng.uniform(*config.spacing_range) * size if rng.random() < config.p_spacing else 0.0
         fake_bold = max(1, round(size * 0.025)) if rng.random() < config.p_fake_bold else 0
         # Drawn only where the preset asks, so older presets keep their images.
+        word_space = 0.0
+        if config.p_word_space and " " in text and rng.random() < config.p_word_space:
+            word_space = rng.uniform(*config.word_space_range)
         context = (
             self._context(rng, allowed, spacing / size)
             if config.p_context and rng.random() < config.p_context
             else None
         )
-        return Plan(text, label_for(text, self.charset), font, size, spacing, fake_bold, context)
+        return Plan(text, label_for(text, self.charset), font, size, spacing, fake_bold, context, word_space)
 
     def _context(self, rng: random.Random, allowed: frozenset[str], letter_spacing: float) -> Context:
         """Neighbouring words and lines for a plan (render.Context): at least one of the four."""
@@ -162,7 +164,7 @@ class SynthGenerator:
         """Roughly the width of sample ``index`` at ``config.height`` (from font metrics; no rendering)."""
         plan = self.plan(index)
         check = plan.font.check
-        advance = sum(check.advances.get(char, 0.5) for char in plan.text) + plan.spacing / plan.size * len(plan.text)
+        advance = sum(plan.advance_em(char) for char in plan.text) + plan.spacing / plan.size * len(plan.text)
         if plan.context is not None:  # what the crop shows of neighbouring words: a word space and part of a glyph
             advance += (plan.context.gap + 0.2) * (bool(plan.context.left) + bool(plan.context.right))
         ink_height = 0.88 * (check.ascent + check.descent)  # a word's ink and margins, on average

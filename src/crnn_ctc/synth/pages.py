@@ -32,7 +32,7 @@ from ..errors import DatasetError
 from ..files import refuse_existing, staged_directory
 from ..page.types import Box
 from .backgrounds import gaussian_noise, natural_crop, paper, texture
-from .config import SynthConfig
+from .config import MIN_SPACE_EM, SynthConfig
 from .degrade import degrade
 from .fonts import FontError, FontWarning, SelectedFont, find_fonts, font_split, load_font, select_fonts
 from .page_config import PageSynthConfig
@@ -51,7 +51,6 @@ DOCUMENT_CATEGORIES = ("serif", "sans-serif", "monospace")
 _BODY_STYLE = re.compile(r"^(regular|book|roman|normal|text|medium|light)$", re.IGNORECASE)
 _HEADLINE_STYLE = re.compile(r"bold|black|heavy|demi", re.IGNORECASE)
 _SLANTED = re.compile(r"italic|oblique", re.IGNORECASE)
-_MIN_SPACE_EM = 0.15  # as the word generator: a narrower space reads as none, and the label would lie
 _LINE_GAP = 2  # pixels at least between the ink of two lines
 # Sentence-like lines of the word generator, long enough to be cut into paragraph lines.
 _SENTENCES = SynthConfig(text_mix={"line": 1.0}, line_words_range=(4, 16), max_line_chars=200)
@@ -68,7 +67,7 @@ def document_fonts(fonts: str | None = None, split: str = "all") -> list[Selecte
         warnings.simplefilter("ignore", FontWarning)  # a font that draws too little is simply not a candidate
         selected = font_split(select_fonts(faces, charset), split)
     symbols = frozenset(charset.symbols)
-    kept = [font for font in selected if symbols <= font.allowed and font.check.advances.get(" ", 0.0) >= _MIN_SPACE_EM]
+    kept = [font for font in selected if symbols <= font.allowed and font.check.advances.get(" ", 0.0) >= MIN_SPACE_EM]
     if not kept:
         where = fonts or "the default font set"
         raise FontError(f"no upright serif, sans-serif or monospace font of split {split!r} in {where} draws "

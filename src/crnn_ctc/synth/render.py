@@ -65,6 +65,13 @@ class Plan:
     spacing: float  # extra pixels between characters
     fake_bold: int  # outline width in the text colour (0: none)
     context: Context | None = None  # other text at the crop's edges, never in the label
+    word_space: float = 0.0  # the width of every space, in em (0: the font's own)
+
+    def advance_em(self, char: str) -> float:
+        """How far ``char`` moves the pen, in em (before letter spacing)."""
+        if char == " " and self.word_space:
+            return self.word_space
+        return self.font.check.advances.get(char, 0.5)
 
 
 @dataclass(frozen=True)
@@ -189,9 +196,10 @@ def draw_masks(plan: Plan, rng: random.Random, config: SynthConfig) -> Masks:
     def advance(text: str) -> float:
         return sum(em_advances.get(char, 0.5) for char in text) * size
 
-    advances = [em_advances.get(char, 0.5) * size for char in plan.text]
+    advances = [plan.advance_em(char) * size for char in plan.text]
     width = sum(advances) + plan.spacing * (len(advances) - 1)
-    rises = [round(rng.uniform(-jitter, jitter)) for _ in plan.text] if plan.spacing or jitter else []
+    spaced = plan.spacing or jitter or plan.word_space  # drawn one character at a time
+    rises = [round(rng.uniform(-jitter, jitter)) for _ in plan.text] if spaced else []
     path = openable(plan.font.face.path)
     # One character at a time needs no shaping: the basic layout draws it in half the time.
     font = ImageFont.truetype(path, size, layout_engine=ImageFont.Layout.BASIC) if rises else load_font(path, size)
