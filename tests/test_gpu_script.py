@@ -123,14 +123,16 @@ def test_shard_weights_keep_each_presets_share_whatever_was_rendered(tmp_path: P
 
 def test_the_gpu_mix_is_the_bundled_recipes() -> None:
     """The one-command GPU run trains on what scripts/train_pretrained.sh trains on: same presets, same
-    shares, same document font mix (it cannot read the settings file: it renders from a bundle)."""
+    shares, same settings files (it cannot read those: it renders from a bundle)."""
     recipe = (REPO / "scripts" / "train_pretrained.sh").read_text(encoding="utf-8")
-    shares = {float(share) for share in re.findall(r"split=train@([0-9.]+)", recipe)}
-    assert shares == set(gpu_train.MIX.values()) and sum(gpu_train.MIX.values()) == pytest.approx(1.0)
-    assert "preset=scene-words,split=train@0.62" in recipe and "preset=scene-lines,split=train@0.08" in recipe
-    mono = json.loads((REPO / "scripts" / "synth_settings" / "document-mono.json").read_text(encoding="utf-8"))
-    assert "document-mono.json,split=train@0.30" in recipe
-    assert {"preset": "document", **gpu_train.PRESET_CHANGES["document"]} == mono
+    sources = re.findall(r'"synth:(preset|config)=([^,"]+),split=train@([0-9.]+)"', recipe)
+    assert len(sources) == len(gpu_train.MIX) and sum(gpu_train.MIX.values()) == pytest.approx(1.0)
+    for kind, name, share in sources:
+        if kind == "config":
+            settings = json.loads((REPO / name).read_text(encoding="utf-8"))
+            name = settings.pop("preset")
+            assert gpu_train.PRESET_CHANGES[name] == settings
+        assert gpu_train.MIX[name] == pytest.approx(float(share))
 
 
 # Packages the bundle leaves out (make_bundle.LEFT_OUT) by the names they are imported as; tensorboard is
