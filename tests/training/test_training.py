@@ -414,3 +414,14 @@ def test_an_interrupt_while_a_checkpoint_is_written_comes_after_the_file(
         checkpoint.save_checkpoint({"step": 3, "weights": torch.zeros(4)}, path)
     assert torch.load(path)["step"] == 3
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_the_best_model_is_the_most_accurate_and_of_equals_the_one_with_fewer_character_errors() -> None:
+    from crnn_ctc.training.loop import improves
+
+    assert improves(0.5, 0.2, None, None)  # the first validation
+    assert improves(0.9030, 0.04, 0.8995, 0.03)  # more words read beats a lower CER
+    assert not improves(0.8990, 0.01, 0.8995, 0.03)
+    assert improves(0.8995, 0.0338, 0.8995, 0.0344)  # a tie goes to fewer character errors
+    assert not improves(0.8995, 0.0344, 0.8995, 0.0344) and not improves(0.8995, 0.035, 0.8995, 0.0344)
+    assert not improves(0.8995, 0.01, 0.8995, None)  # resumed from a checkpoint that kept no CER
