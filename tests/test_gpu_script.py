@@ -118,7 +118,7 @@ def test_shard_weights_keep_each_presets_share_whatever_was_rendered(tmp_path: P
         gpu_train.Shard("document", "document", 50, 1.0, tmp_path / "c"),
     ]  # no scene-lines shard: its share goes to the others
     weights = [float(source.rsplit("@", 1)[1]) for source in gpu_train.Pipeline.train_sources(shards)]
-    assert weights == pytest.approx([0.62 / 0.92 * 0.25, 0.62 / 0.92 * 0.75, 0.30 / 0.92], rel=1e-5)
+    assert weights == pytest.approx([0.55 / 0.92 * 0.25, 0.55 / 0.92 * 0.75, 0.37 / 0.92], rel=1e-5)
 
 
 def test_the_gpu_mix_is_the_bundled_recipes() -> None:

@@ -1,8 +1,8 @@
 """One-command training on a GPU machine from a bundle of make_bundle.py (docs/gpu_training.md).
 
 In one time budget (--budget, 540 s): install what the machine lacks from the bundle's wheels;
-render LMDB shards with every core from the bundled fonts (the bundled model's mix: 62% scene
-words, 30% document lines, 8% scene lines), plus a validation shard in held-out font families;
+render LMDB shards with every core from the bundled fonts (the bundled model's mix: 55% scene
+words, 37% document lines, 8% scene lines), plus a validation shard in held-out font families;
 measure the training rate in a short probe run; train for as many steps as fit what is left (the
 cosine schedule then ends where the run ends), with a wall-clock guard that stops `crnn train` as
 Ctrl-C would (it saves and writes its model) should the estimate be wrong. OUT gets
@@ -31,11 +31,16 @@ from pathlib import Path
 
 # Share of the training samples per generator preset: the bundled model's recipe
 # (scripts/train_pretrained.sh). The first preset also sizes the rest (its first shard measures the rate).
-MIX = {"scene-words": 0.62, "document": 0.30, "scene-lines": 0.08}
-# Settings changed from the preset, as scripts/synth_settings/document-mono.json does for the local
-# recipe: monospace and typewriter faces get 0.3 of the document lines.
-PRESET_CHANGES = {"document": {"font_mix": {"serif": 0.34, "sans-serif": 0.34, "monospace": 0.3, "display": 0.02,
-                                            "handwriting": 0.0}}}  # fmt: skip
+MIX = {"scene-words": 0.55, "document": 0.37, "scene-lines": 0.08}
+# Settings changed from the preset, as scripts/synth_settings/document-justified.json does for the
+# local recipe: monospace and typewriter faces get 0.3 of the document lines, and half the lines are
+# justified.
+PRESET_CHANGES = {
+    "document": {
+        "font_mix": {"serif": 0.34, "sans-serif": 0.34, "monospace": 0.3, "display": 0.02, "handwriting": 0.0},
+        "p_word_space": 0.5, "word_space_range": [0.2, 0.9],
+    }
+}  # fmt: skip
 # Render time per image against the first preset's. Measured on the development machine against
 # `default` (benchmarks/synth_context.py and benchmarks/synth.py): scene-words 1.33, document 1.4,
 # scene-lines 1.7, hence 1.05 and 1.28 against scene-words; rounded up so that rendering ends early
