@@ -229,10 +229,11 @@ def xy_cut(components: Components, height: float) -> list[np.ndarray]:
                 return
         else:
             table = False
+        gap: tuple[int, int] | None = None
         if horizontal:
             gap = max(horizontal, key=lambda gap: gap[1] - gap[0])
-        else:  # a table's rows are not headlines over columns
-            gap = None if table else spanning_line_cut(indices, local)
+        elif not table:  # a table's rows are not headlines over columns
+            gap = spanning_line_cut(indices, local)
         if gap is not None:
             for part in split_rows(indices, gap):
                 cut(part)
