@@ -25,8 +25,7 @@ def main() -> None:
     warnings.simplefilter("ignore")  # fonts that draw too little of the charset are skipped, as in training
     settings = {
         "default": PageSynthConfig(),
-        "every effect": PageSynthConfig().with_changes(p_picture=1.0, p_paper=1.0, p_blur=1.0, p_noise=1.0,
-                                                       p_jpeg=1.0),  # fmt: skip
+        "every effect": PageSynthConfig().with_changes(p_picture=1.0, p_paper=1.0, p_blur=1.0, p_noise=1.0, p_jpeg=1.0),
     }
     for config in settings.values():
         render_page(0, config)  # fonts and words load once per process
