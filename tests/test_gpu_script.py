@@ -123,15 +123,17 @@ def test_shard_weights_keep_each_presets_share_whatever_was_rendered(tmp_path: P
 
 def test_the_gpu_mix_is_the_bundled_recipes() -> None:
     """The one-command GPU run trains on what scripts/train_pretrained.sh trains on: same presets, same
-    shares, same settings files (it cannot read those: it renders from a bundle)."""
+    shares, same settings files (the bundle carries them)."""
     recipe = (REPO / "scripts" / "train_pretrained.sh").read_text(encoding="utf-8")
     sources = re.findall(r'"synth:(preset|config)=([^,"]+),split=train@([0-9.]+)"', recipe)
     assert len(sources) == len(gpu_train.MIX) and sum(gpu_train.MIX.values()) == pytest.approx(1.0)
     for kind, name, share in sources:
         if kind == "config":
-            settings = json.loads((REPO / name).read_text(encoding="utf-8"))
-            name = settings.pop("preset")
-            assert gpu_train.PRESET_CHANGES[name] == settings
+            path = REPO / name
+            assert path.parent == make_bundle.SETTINGS
+            preset = json.loads(path.read_text(encoding="utf-8"))["preset"]
+            assert gpu_train.SETTINGS_FILES[preset] == path.name
+            name = preset
         assert gpu_train.MIX[name] == pytest.approx(float(share))
 
 

@@ -32,15 +32,10 @@ from pathlib import Path
 # Share of the training samples per generator preset: the bundled model's recipe
 # (scripts/train_pretrained.sh). The first preset also sizes the rest (its first shard measures the rate).
 MIX = {"scene-words": 0.55, "document": 0.37, "scene-lines": 0.08}
-# Settings changed from the preset, as scripts/synth_settings/document-justified.json does for the
-# local recipe: monospace and typewriter faces get 0.3 of the document lines, and half the lines are
-# justified.
-PRESET_CHANGES = {
-    "document": {
-        "font_mix": {"serif": 0.34, "sans-serif": 0.34, "monospace": 0.3, "display": 0.02, "handwriting": 0.0},
-        "p_word_space": 0.5, "word_space_range": [0.2, 0.9],
-    }
-}  # fmt: skip
+# Presets rendered with one of the recipe's settings files instead (scripts/synth_settings/, which
+# make_bundle.py copies into the bundle): monospace faces for 0.3 of the document lines, half of
+# them justified.
+SETTINGS_FILES = {"document": "document-justified.json"}
 # Render time per image against the first preset's, measured on the development machine (one
 # process, 300 samples each, 2026-11-30): document lines with justified spaces 1.29, scene lines
 # 1.51; rounded up so that rendering ends early rather than late.
@@ -153,10 +148,8 @@ class Pipeline:
     def render(self, name: str, preset: str, count: int, seed: int, split: str, limit: float) -> Shard | None:
         out = self.work / "shards" / name
         shutil.rmtree(out, ignore_errors=True)
-        if preset in PRESET_CHANGES:
-            settings = self.work / f"{preset}.json"
-            settings.write_text(json.dumps({"preset": preset, **PRESET_CHANGES[preset]}), encoding="utf-8")
-            looks = ["--config", str(settings)]
+        if preset in SETTINGS_FILES:
+            looks = ["--config", str(self.bundle / "synth_settings" / SETTINGS_FILES[preset])]
         else:
             looks = ["--preset", preset]
         command = self.crnn("synth", "--count", str(count), "--out", str(out), "--charset", self.args.charset,

@@ -53,6 +53,7 @@ PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x8
 # checkout, which the device tool carries anyway.
 WHEEL_EXCLUDE = re.compile(r"^crnn_ctc/assets/")
 SCRIPTS = ("train.sh", "gpu_train.py", "install_bundle.py")
+SETTINGS = HERE.parent / "synth_settings"  # the generator settings files of the local recipe, used as they are
 STYLE_ORDER = ("Regular", "Bold", "Italic", "Bold Italic", "Medium", "Light")
 
 
@@ -256,6 +257,9 @@ def make_bundle(args: argparse.Namespace) -> dict[str, Any]:
         photographs = write_photographs(partial / "natural")
         for name in SCRIPTS:
             shutil.copy2(HERE / name, partial / name)
+        (partial / "synth_settings").mkdir()
+        for settings in SETTINGS.glob("*.json"):
+            shutil.copy2(settings, partial / "synth_settings" / settings.name)
 
         def families(fonts: Sequence) -> dict[str, int]:
             counts: dict[str, set[str]] = defaultdict(set)
