@@ -38,9 +38,10 @@ score() {  # MODEL BACKEND
     "$CRNN" eval --model "$1" --backend "$2" --threads "$THREADS" --protocol raw \
         --data runs/heldout/lines-document runs/heldout/lines-scene runs/heldout/words runs/heldout/words-context
 }
-shipped_scores() {  # the shipped model's, scored once per model file and validation set, then reused
+shipped_scores() {  # the shipped model's, scored once per model file, data and crnn version, then reused
     local key cache
-    key=$(cat "$ASSETS/crnn-ctc-default.safetensors" <(echo "$VAL") | sha256sum | cut -c1-16)
+    key=$(cat "$ASSETS/crnn-ctc-default.safetensors" <(echo "$VAL") <("$CRNN" --version) runs/heldout/*/synth.json \
+        | sha256sum | cut -c1-16)
     cache="$CALIB/shipped-$key.txt"
     if [ ! -s "$cache" ]; then
         score "$ASSETS/crnn-ctc-default.safetensors" torch > "$cache.partial"
