@@ -36,9 +36,9 @@ MIX = {"scene-words": 0.55, "document": 0.37, "scene-lines": 0.08}
 # make_bundle.py copies into the bundle): monospace faces for 0.3 of the document lines, half of
 # them justified.
 SETTINGS_FILES = {"document": "document-justified.json"}
-# Render time per image against the first preset's, measured on the development machine (one
-# process, 300 samples each, 2026-11-30): document lines with justified spaces 1.29, scene lines
-# 1.51; rounded up so that rendering ends early rather than late.
+# Render time per image against the first preset's, measured on the development machine in two runs
+# of benchmarks/synth_costs.py (2026-11-30): justified document lines 1.29-1.35, scene lines
+# 1.25-1.51; rounded up so that rendering ends early rather than late.
 RENDER_COST = {"scene-words": 1.0, "document": 1.4, "scene-lines": 1.6}
 RESERVE_S = 35.0  # after training: the last validation, model export, curves, copying (and slack)
 STOP_GRACE_S = 25.0  # what `crnn train` gets to save and finish after the guard's SIGTERM
