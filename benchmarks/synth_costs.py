@@ -1,6 +1,6 @@
 """What each source of a training mix costs the renderer: images/s of one process per generator
-setting, in alternating turns so that all see the same load (the median turn), and each one's cost
-per image against the first. The GPU script sizes its shards with these ratios (scripts/gpu/gpu_train.py,
+setting, in alternating turns so that all see the same load (the median turn), and each one's speed
+and cost per image against the first. The GPU script sizes its shards with these ratios (scripts/gpu/gpu_train.py,
 RENDER_COST).
 
 Usage: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/synth_costs.py [SETTING ...] [--per-turn 100] [--turns 3]
@@ -42,9 +42,11 @@ def main() -> None:
                 generator.sample(index)
             rates[name].append(args.per_turn / (time.perf_counter() - start))
     first = statistics.median(rates[args.settings[0]])
-    print("| setting | images/s | cost per image against the first |\n| --- | ---: | ---: |")
+    print("| setting | images/s | speed against the first | cost per image against the first |")
+    print("| --- | ---: | ---: | ---: |")
     for name, values in rates.items():
-        print(f"| {name} | {statistics.median(values):.0f} | {first / statistics.median(values):.2f} |")
+        rate = statistics.median(values)
+        print(f"| {name} | {rate:.0f} | {rate / first:.2f} | {first / rate:.2f} |")
 
 
 if __name__ == "__main__":
