@@ -182,13 +182,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--decoder", choices=DECODERS, default="greedy")
     parser.add_argument("--beam-width", type=int, default=10)
     parser.add_argument("--lexicon", help="lexicon file (with --decoder lexicon)")
+    parser.add_argument("--word-prior", help="wordfreq or a word list file (with --decoder beam)")
     parser.add_argument("--bins", type=int, default=10, help="equal-mass bins for ECE (default: 10)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--limit", type=int, help="only the first N samples (a quick check)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
 
-    options = DecoderOptions(beam_width=args.beam_width, lexicon=args.lexicon)
+    options = DecoderOptions(beam_width=args.beam_width, lexicon=args.lexicon, word_prior=args.word_prior)
     recognizer = Recognizer.load(
         args.model, device="cpu", threads=args.threads, decoder=args.decoder, decoder_options=options
     )
@@ -202,7 +203,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     from model_cost import format_table
 
     print(f"model: {args.model}\ndata: {args.data} ({len(confidence):,} samples scored, protocol {args.protocol})")
-    print(f"decoder: {args.decoder}; word accuracy {correct.mean():.2%}\n")
+    prior = f" with the word prior {args.word_prior}" if args.word_prior else ""
+    print(f"decoder: {args.decoder}{prior}; word accuracy {correct.mean():.2%}\n")
     rows = []
     for name, values in [("ours: P(text \\| image)", outcomes.confidence), *outcomes.peers.items()]:
         values_array = np.array(values)

@@ -136,11 +136,14 @@ def real_bench_pages(
 class OurReader:
     """``PageReader`` over the bundled model, loaded once."""
 
-    def __init__(self, threads: int = 1, backend: str = "auto") -> None:
+    def __init__(self, threads: int = 1, backend: str = "auto", word_prior: str | None = None) -> None:
         from crnn_ctc import Recognizer
+        from crnn_ctc.decode import DecoderOptions
         from crnn_ctc.page import PageOptions, PageReader
 
-        self.reader = PageReader(Recognizer.load(backend=backend, threads=threads), PageOptions())
+        decoder, options = ("beam", DecoderOptions(word_prior=word_prior)) if word_prior else ("greedy", None)
+        recognizer = Recognizer.load(backend=backend, threads=threads, decoder=decoder, decoder_options=options)
+        self.reader = PageReader(recognizer, PageOptions())
 
     def __call__(self, path: Path) -> Reading:
         start = time.perf_counter()
@@ -296,6 +299,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--backend", default="auto", help="our backend (default auto)")
     parser.add_argument("--dpi", type=int, default=DEFAULT_DPI, help="resolution PDF pages are rendered at")
     parser.add_argument("--no-tesseract", action="store_true", help="read with crnn-ctc only")
+    parser.add_argument(
+        "--word-prior", metavar="SRC", help="also read with beam search and this word prior (wordfreq or a FILE)"
+    )
     parser.add_argument("--out", type=Path, help="write every page's result and the tables' rows as JSON")
     args = parser.parse_args(argv)
     sets = [name.strip() for name in args.sets.split(",") if name.strip()]
@@ -320,6 +326,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 note(f"real pages: PDFs missing; `make bench-pages-data` installs {', '.join(missing)}")
             pages += (clean if "real" in sets else []) + (degraded if "real-degraded" in sets else [])
         engines: dict[str, Callable[[Path], Reading]] = {"crnn-ctc": OurReader(args.threads, args.backend)}
+        if args.word_prior:
+            engines["crnn-ctc + word prior"] = OurReader(args.threads, args.backend, args.word_prior)
         startup = None
         if version is not None:
             tesseract = TesseractReader(args.threads)

@@ -14,9 +14,7 @@ from .errors import CrnnError
 # Extra -> the top-level modules it brings that this package imports (kept equal to pyproject.toml's
 # [project.optional-dependencies] by tests/test_packaging.py).
 EXTRA_MODULES: dict[str, frozenset[str]] = {
-    "train": frozenset(
-        {"torch", "lmdb", "google_crc32c", "matplotlib", "tensorboard", "yaml", "tomli", "fontTools", "wordfreq"}
-    ),
+    "train": frozenset({"torch", "lmdb", "google_crc32c", "matplotlib", "tensorboard", "yaml", "tomli", "fontTools"}),
     "serve": frozenset(
         {"fastapi", "fastapi_offline", "starlette", "pydantic", "anyio", "uvicorn", "prometheus_client"}
     ),

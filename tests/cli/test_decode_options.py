@@ -142,3 +142,33 @@ def test_eval_with_per_image_lexicons_on_a_folder_dataset(capsys, model_path, wo
     assert "100.00%" in out.splitlines()[2]  # greedy alone scores 90% (it reads "crnn")
     rows = predictions.read_text(encoding="utf-8").splitlines()[1:]
     assert rows[0].split("\t")[0].endswith(word_images[0].name)  # samples are named by their image path
+
+
+def test_word_prior_through_predict_and_eval(capsys, model_path, word_images, tmp_path) -> None:
+    """``--word-prior FILE`` reads with beam search and the prior: clean images still read as they are;
+    bad combinations and bad files stop with a message that names them."""
+    words = tmp_path / "words.txt"
+    words.write_text("".join(f"{word}\t{10 + index}\n" for index, word in enumerate(WORDS)), encoding="utf-8")
+    code, out, err = _run(
+        capsys, "predict", "--model", model_path, "--word-prior", words, "--format", "json", *word_images
+    )
+    assert code == 0, err
+    assert [json.loads(line)["text"] for line in out.splitlines()] == WORDS
+    for path in word_images:
+        shutil.copy(path, tmp_path / path.name)
+    (tmp_path / "labels.tsv").write_text(
+        "".join(f"{p.name}\t{word}\n" for p, word in zip(word_images, WORDS, strict=True)), encoding="utf-8"
+    )
+    code, out, err = _run(capsys, "eval", "--model", model_path, "--data", tmp_path, "--word-prior", words)
+    assert code == 0 and "100.00%" in out.splitlines()[2], err
+    code, _, err = _run(capsys, "predict", "--model", model_path, "--prior-weight", "0.5", word_images[0])
+    assert code == 2 and "without a word prior" in err
+    code, _, err = _run(
+        capsys, "predict", "--model", model_path, "--decoder", "greedy", "--word-prior", words, word_images[0]
+    )
+    assert code == 2 and "beam decoder" in err
+    code, _, err = _run(capsys, "predict", "--model", model_path, "--word-prior", tmp_path / "none.txt", word_images[0])
+    assert code == 2 and "none.txt" in err
+    (tmp_path / "bad.txt").write_text("hello 3\nworld lots\n", encoding="utf-8")
+    code, _, err = _run(capsys, "predict", "--model", model_path, "--word-prior", tmp_path / "bad.txt", word_images[0])
+    assert code == 2 and "bad.txt, line 2" in err

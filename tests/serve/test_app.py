@@ -169,8 +169,9 @@ PARITY_LEXICON = ["Hello", "Help", "coffee", "toffee", "STREET", "2026", "book",
         ({}, "greedy", {}),
         ({"decoder": "beam", "beam_width": "5", "block": "0"}, "beam", {"beam_width": 5, "block": "0"}),
         ({"decoder": "lexicon", "lexicon": "\n".join(PARITY_LEXICON)}, "lexicon", {"lexicon": PARITY_LEXICON}),
+        ({"word_prior": "wordfreq", "prior_weight": "0.6"}, "beam", {"word_prior": "wordfreq", "prior_weight": 0.6}),
     ],
-    ids=["greedy", "beam", "lexicon"],
+    ids=["greedy", "beam", "lexicon", "word-prior"],
 )
 def test_the_service_reads_as_the_recognizer(
     client: httpx.Client, recognizer, fields: dict, decoder: str, options: dict
@@ -181,6 +182,7 @@ def test_the_service_reads_as_the_recognizer(
     names = sorted(LABELS)
     response = client.post("/v1/recognize", files=_files(*((name, _png(name)) for name in names)), data=fields)
     assert response.status_code == 200, response.text
+    assert response.json()["decoder"] == decoder
     chosen = make_decoder(decoder, recognizer.charset, DecoderOptions(**options))
     local = Recognizer(recognizer.info, recognizer.engine, chosen)
     expected = local.recognize([SAMPLES / name for name in names])

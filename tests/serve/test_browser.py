@@ -87,6 +87,21 @@ def test_page_reads_an_uploaded_sample(server: ServerProcess, browser) -> None:
     assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) > 0
 
 
+def test_page_reads_with_the_word_prior_when_chosen(server: ServerProcess, browser) -> None:
+    """The decoder menu's "preferring English words" sends word_prior=wordfreq: the line reads as labelled."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    labels = _labels()
+    browser.get(server.url + "/")
+    Select(browser.find_element(By.ID, "decoder")).select_by_value("words")
+    name = "sample_08.png"  # a printed line
+    browser.find_element(By.ID, "files").send_keys(str(SAMPLES / name))
+    [item] = _finished_results(browser, 1)
+    assert item.get_attribute("data-state") == "done", item.text
+    assert item.find_element(By.CLASS_NAME, "text").text == labels[name]
+
+
 def test_page_reads_several_files_and_shows_a_bad_one_as_an_error(server: ServerProcess, browser, tmp_path) -> None:
     from selenium.webdriver.common.by import By
 

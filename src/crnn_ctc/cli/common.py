@@ -45,6 +45,13 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
         "--max-edit-distance", type=int, default=3, metavar="D",
         help="lexicon words searched: within D edits of the greedy text (default: %(default)s, as in the paper)",
     )  # fmt: skip
+    group.add_argument(
+        "--word-prior", metavar="SRC",
+        help="beam search prefers real words: wordfreq (English word frequencies) or a word list FILE "
+        "(a word and optional count a line); implies --decoder beam (docs/word_prior.md)",
+    )  # fmt: skip
+    group.add_argument("--prior-weight", type=float, metavar="W", help="how much the word prior counts (default: 0.4)")
+    group.add_argument("--prior-bonus", type=float, metavar="B", help="the word prior's bonus per word (default: 2)")
     group.add_argument("--allow", metavar="CHARS", help="read only these symbols (every decoder)")
     group.add_argument("--block", metavar="CHARS", help="never read these symbols (every decoder)")
     group.add_argument(
@@ -59,9 +66,16 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
 
 
 def decoder_name(args: argparse.Namespace) -> str:
-    """``--decoder``, else ``lexicon`` when a lexicon is given, else ``greedy``."""
+    """``--decoder``, else ``lexicon`` when a lexicon is given, ``beam`` with a word prior, else ``greedy``."""
     has_lexicon = args.lexicon or getattr(args, "image_lexicons", None)
-    return str(args.decoder or ("lexicon" if has_lexicon else "greedy"))
+    return str(args.decoder or ("lexicon" if has_lexicon else "beam" if args.word_prior else "greedy"))
+
+
+def word_list_file(args: argparse.Namespace) -> str | None:
+    """``--word-prior``'s file, None for wordfreq or none (an input an output must never overwrite)."""
+    from ..decode import WORDFREQ
+
+    return None if args.word_prior in (None, WORDFREQ) else str(args.word_prior)
 
 
 def decoder_options(args: argparse.Namespace) -> DecoderOptions:
@@ -70,6 +84,7 @@ def decoder_options(args: argparse.Namespace) -> DecoderOptions:
     return DecoderOptions(
         beam_width=args.beam_width, lexicon=args.lexicon, image_lexicons=getattr(args, "image_lexicons", None),
         max_edit_distance=args.max_edit_distance, allow=args.allow, block=args.block,
+        word_prior=args.word_prior, prior_weight=args.prior_weight, prior_bonus=args.prior_bonus,
     )  # fmt: skip
 
 

@@ -20,6 +20,7 @@ from .common import (
     decoder_options,
     print_error,
     show_progress,
+    word_list_file,
 )
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None:
         from ..files import check_writable, refuse_same_file
 
-        others = (args.image_list, args.image_lexicons, args.lexicon, args.model)
+        others = (args.image_list, args.image_lexicons, args.lexicon, args.model, word_list_file(args))
         refuse_same_file(args.output, [ref.path for ref in refs] + [p for p in others if p], "--output")
         check_writable(args.output)  # before the model loads and the images are read
     recognizer = Recognizer.load(

@@ -21,6 +21,7 @@ from .common import (
     decoder_options,
     print_error,
     show_progress,
+    word_list_file,
 )
 
 if TYPE_CHECKING:
@@ -225,7 +226,7 @@ def _write_page(page: Page, target: Path, args: argparse.Namespace, written: set
 
     if target in written:  # e.g. scan-p1.png and page 1 of scan.pdf
         raise OutputError(f"{target} was already written for another page of this run; rename one input")
-    others = [p for p in (args.model, args.lexicon) if p]
+    others = [p for p in (args.model, args.lexicon, word_list_file(args)) if p]
     refuse_same_file(target, [*args.pages, *others], "--output")
     if args.format == "json":
         content = page_to_json([page])

@@ -3,13 +3,15 @@
 Works on NumPy arrays only, so every backend (PyTorch, ONNX Runtime) and the service share it. A
 decoder takes ``log_probs`` of shape (N, T, classes), log-softmax, and each sample's valid length (N,).
 
-Decoders: ``greedy`` (best path), ``beam`` (CTC prefix beam search) and ``lexicon`` (the CRNN paper's
-lexicon search). Every one reports the same confidence: P(text | image), the probability the model
-gives the returned text, summed over all its CTC alignments (docs/confidence.md).
+Decoders: ``greedy`` (best path), ``beam`` (CTC prefix beam search, with an optional word prior:
+``word_prior.py``) and ``lexicon`` (the CRNN paper's lexicon search). Every one reports the same
+confidence: P(text | image), the probability the model gives the returned text, summed over all its
+CTC alignments (docs/confidence.md).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,7 @@ from .bktree import BKTree
 from .greedy import GreedyDecoder
 from .lexicon import ImageLexicons, Lexicon, LexiconError, NeighbourIndex
 from .lexicon_search import LexiconDecoder
+from .word_prior import WORDFREQ, WordListError, WordPrior, WordPriorSettings, load_word_prior
 
 DECODERS: tuple[str, ...] = ("greedy", "beam", "lexicon")
 
@@ -40,6 +43,9 @@ class DecoderOptions:
     ``lexicon``: a file (one word a line), the words, or a built ``Lexicon`` (to share its index between
     recognizers). ``image_lexicons``: a TSV file (``IMAGE<TAB>word,word,...``), a mapping, or an
     ``ImageLexicons``. ``allow``/``block``: symbols the text may only / may not contain (every decoder).
+    ``word_prior``: ``"wordfreq"`` (English), a word list file (a word and optional count a line) or a built
+    ``WordPrior``, for the beam decoder; ``prior_weight``/``prior_bonus`` say how much it counts (None: the
+    defaults of ``WordPriorSettings``, chosen in docs/word_prior.md).
     """
 
     beam_width: int = 10
@@ -50,6 +56,9 @@ class DecoderOptions:
     lexicon_index: NeighbourIndex = "auto"
     allow: str | None = None
     block: str | None = None
+    word_prior: str | Path | WordPrior | None = None
+    prior_weight: float | None = None
+    prior_bonus: float | None = None
 
     def __post_init__(self) -> None:
         if self.lexicon is not None and not isinstance(self.lexicon, (str, Path, Lexicon, tuple)):
@@ -65,12 +74,19 @@ def make_decoder(
     """The decoder called ``name`` for ``charset``; a lexicon file is read (and indexed on first use) here."""
     options = options or DecoderOptions()
     has_lexicon = options.lexicon is not None or options.image_lexicons is not None
+    if options.word_prior is None and (options.prior_weight is not None or options.prior_bonus is not None):
+        raise ConfigError("a word prior weight or bonus was given without a word prior (--word-prior wordfreq|FILE)")
+    if options.word_prior is not None and name != "beam":
+        raise ConfigError(f"a word prior was given, but the {name} decoder does not use one; use the beam decoder")
     if name == "greedy" or name == "beam":
         if has_lexicon:
             raise ConfigError(f"a lexicon was given, but the {name} decoder does not use one; use the lexicon decoder")
         if name == "greedy":
             return GreedyDecoder(charset, allow=options.allow, block=options.block)
-        return BeamSearchDecoder(charset, beam_width=options.beam_width, allow=options.allow, block=options.block)
+        return BeamSearchDecoder(
+            charset, beam_width=options.beam_width, allow=options.allow, block=options.block,
+            word_prior=_word_prior(options),
+        )  # fmt: skip
     if name == "lexicon":
         if not has_lexicon:
             raise ConfigError("the lexicon decoder needs a lexicon (--lexicon FILE) or per-image lexicons")
@@ -84,6 +100,24 @@ def make_decoder(
             block=options.block,
         )
     raise ConfigError(f"unknown decoder {name!r}; known: {', '.join(DECODERS)}")
+
+
+def _word_prior(options: DecoderOptions) -> WordPrior | None:
+    source = options.word_prior
+    if source is None or isinstance(source, WordPrior):
+        return source
+    defaults = WordPriorSettings()
+    settings = WordPriorSettings(
+        weight=defaults.weight if options.prior_weight is None else options.prior_weight,
+        bonus=defaults.bonus if options.prior_bonus is None else options.prior_bonus,
+    )
+    return _loaded_word_prior(str(source), settings)
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded_word_prior(source: str, settings: WordPriorSettings) -> WordPrior:
+    """Word priors built once per process: wordfreq's list takes a second to load and sort."""
+    return load_word_prior(source, settings)
 
 
 def _lexicon(
@@ -108,6 +142,7 @@ def _image_lexicons(
 
 __all__ = [
     "DECODERS",
+    "WORDFREQ",
     "BKTree",
     "BeamSearchDecoder",
     "Decoded",
@@ -118,6 +153,9 @@ __all__ = [
     "Lexicon",
     "LexiconDecoder",
     "LexiconError",
+    "WordListError",
+    "WordPrior",
+    "WordPriorSettings",
     "allowed_classes",
     "ctc",
     "make_decoder",

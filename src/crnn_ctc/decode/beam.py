@@ -16,18 +16,29 @@ import numpy as np
 from ..charset import BLANK, Charset
 from ..errors import ConfigError
 from .base import Decoded, allowed_classes, check_shapes, constrain, decoded_batch
+from .word_prior import ExtensionScores, WordPrior
 
 NEG_INF = -np.inf
+# With a word prior, a symbol whose log-probability at a step is below this is not tried there (about 1 in
+# 20,000): scoring every symbol's extension of every prefix would cost 10 times more for the same texts.
+SYMBOL_FLOOR = -10.0
 
 
 class _Trie:
-    """Prefix identities: node 0..N-1 are the samples' empty prefixes; a child is (parent, symbol)."""
+    """Prefix identities: node 0..N-1 are the samples' empty prefixes; a child is (parent, symbol).
 
-    def __init__(self, roots: int, classes: int) -> None:
+    With a word prior, a node also holds its prefix's token being read (the text after its last space) and
+    the prior's score of the tokens before it.
+    """
+
+    def __init__(self, roots: int, classes: int, extensions: ExtensionScores | None = None) -> None:
         self.classes = classes
         self.parent = [-1] * roots
         self.symbol = [BLANK] * roots
         self.children: dict[int, int] = {}
+        self.extensions = extensions
+        self.token = [""] * roots
+        self.finished = [0.0] * roots
 
     def child(self, parent: int, symbol: int) -> int:
         key = parent * self.classes + symbol
@@ -37,7 +48,58 @@ class _Trie:
             self.children[key] = node
             self.parent.append(parent)
             self.symbol.append(symbol)
+            if self.extensions is not None:
+                text = self.extensions.symbols[symbol - 1]
+                token = self.token[parent]
+                if text == " ":
+                    self.token.append("")
+                    self.finished.append(self.finished[parent] + self.extensions.prior.token_score(token))
+                else:
+                    self.token.append(token + text)
+                    self.finished.append(self.finished[parent])
         return node
+
+    def prior_scores(
+        self, nodes: np.ndarray, step_log_probs: np.ndarray, active: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The prior's score of each node's prefix (-1: none) and of its one-symbol extensions, (samples,
+        width) and (samples, width, classes - 1), for the ``active`` samples (the others keep their beams).
+        Only symbols above ``SYMBOL_FLOOR`` at this step are scored; the others are left out of the
+        extensions (-inf), as they could only enter the beam where it is not full, with a text no reading
+        supports. A sample with no such symbol at this step keeps its beam as it is, so its prefixes'
+        scores are not needed (left 0)."""
+        assert self.extensions is not None
+        prior, delta = self.extensions.prior, self.extensions.delta
+        stay = np.zeros(nodes.shape)
+        extend = np.full((*nodes.shape, self.classes - 1), NEG_INF)
+        likely_rows, likely_symbols = np.nonzero((step_log_probs[:, 1:] > SYMBOL_FLOOR) & active[:, np.newaxis])
+        likely: list[list[int]] = [[] for _ in range(len(nodes))]
+        for row, symbol in zip(likely_rows.tolist(), likely_symbols.tolist(), strict=True):
+            likely[row].append(symbol)
+        rows, slots, symbols, scores = [], [], [], []  # the extensions scored, gathered for one assignment
+        for row, row_nodes in enumerate(nodes.tolist()):
+            if not likely[row]:  # (or not active) no extension to rank: the beam stays, whatever the prior says
+                continue
+            for slot, node in enumerate(row_nodes):
+                if node < 0:
+                    continue
+                token = self.token[node]
+                base = self.finished[node] + prior.partial_score(token)
+                stay[row, slot] = base
+                for symbol in likely[row]:
+                    rows.append(row)
+                    slots.append(slot)
+                    symbols.append(symbol)
+                    scores.append(base + delta(token, symbol))
+        extend[rows, slots, symbols] = scores
+        return stay, extend
+
+    def final_score(self, node: int) -> float:
+        """The prior's score of a node's prefix as a whole text (its last token finished; an empty text scores 0)."""
+        assert self.extensions is not None
+        if self.parent[node] < 0:
+            return 0.0
+        return self.finished[node] + self.extensions.prior.token_score(self.token[node])
 
     def labels(self, node: int) -> tuple[int, ...]:
         symbols = []
@@ -74,20 +136,34 @@ class _Beams:
 
 
 def prefix_beam_search(
-    log_probs: np.ndarray, lengths: np.ndarray, beam_width: int, allowed: np.ndarray | None = None
+    log_probs: np.ndarray,
+    lengths: np.ndarray,
+    beam_width: int,
+    allowed: np.ndarray | None = None,
+    extensions: ExtensionScores | None = None,
 ) -> list[list[tuple[tuple[int, ...], float]]]:
-    """Each sample's final beam, best first: (labels, log-probability) pairs, labels as class indices."""
+    """Each sample's final beam, best first: (labels, score) pairs, labels as class indices. The score is
+    the log-probability, plus the word prior's score of the text when ``extensions`` brings one (the
+    prior then also ranks the prefixes as the beam advances: shallow fusion)."""
     if beam_width < 1:
         raise ConfigError(f"beam width must be at least 1, got {beam_width}")
     log_probs = constrain(np.asarray(log_probs), allowed)
     lengths = np.asarray(lengths, dtype=np.int64)
     samples, total_steps, classes = log_probs.shape
-    trie = _Trie(samples, classes)
+    if extensions is not None and len(extensions.symbols) != classes - 1:
+        raise ValueError(f"the word prior was built for {len(extensions.symbols)} symbols, the model has {classes - 1}")
+    trie = _Trie(samples, classes, extensions)
     beams = _Beams.start(samples, beam_width)
     for step in range(min(total_steps, int(np.max(lengths, initial=0)))):
         stay_blank, stay_symbol, extend = _extensions(beams, log_probs[:, step, :].astype(np.float64))
-        beams = _advance(beams, stay_blank, stay_symbol, extend, (step < lengths)[:, np.newaxis], trie)
+        active = step < lengths
+        prior = trie.prior_scores(beams.node, log_probs[:, step, :], active) if extensions is not None else None
+        beams = _advance(beams, stay_blank, stay_symbol, extend, active[:, np.newaxis], trie, prior)
     final = np.logaddexp(beams.blank_score, beams.symbol_score)
+    if extensions is not None:
+        final = final + np.array(
+            [[trie.final_score(int(node)) if node >= 0 else 0.0 for node in row] for row in beams.node]
+        )
     result = []
     for row in range(samples):
         order = np.argsort(-final[row], kind="stable")
@@ -128,15 +204,22 @@ def _advance(
     extend: np.ndarray,
     active: np.ndarray,
     trie: _Trie,
+    prior: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> _Beams:
-    """The ``width`` best of the stayed and extended prefixes; a sample past its length (not ``active``)
-    keeps its beam. A new prefix gets its trie node here."""
+    """The ``width`` best of the stayed and extended prefixes, ranked with the word prior's scores (stay,
+    extend) when given; a sample past its length (not ``active``) keeps its beam. A new prefix gets its
+    trie node here. The scores kept are the model's alone."""
     samples, width = beams.node.shape
     classes = extend.shape[2] + 1
     sample_index = np.arange(samples)[:, np.newaxis]
     candidates = np.concatenate([np.logaddexp(stay_blank, stay_symbol), extend.reshape(samples, -1)], axis=1)
-    chosen = np.argpartition(-candidates, width - 1, axis=1)[:, :width]
-    chosen_score = np.take_along_axis(candidates, chosen, axis=1)
+    ranked = candidates
+    if prior is not None:
+        ranked = candidates + np.concatenate([prior[0], prior[1].reshape(samples, -1)], axis=1)
+    chosen = np.argpartition(-ranked, width - 1, axis=1)[:, :width]
+    chosen_score = np.where(
+        np.isfinite(np.take_along_axis(ranked, chosen, axis=1)), np.take_along_axis(candidates, chosen, axis=1), NEG_INF
+    )
     stays = chosen < width
     source = np.where(stays, chosen, (chosen - width) // (classes - 1))
     new_symbol = np.where(stays, beams.last[sample_index, source], (chosen - width) % (classes - 1) + 1)
@@ -158,21 +241,30 @@ def _advance(
 
 
 class BeamSearchDecoder:
-    """CTC prefix beam search; returns the best final prefix, its confidence by the forward algorithm."""
+    """CTC prefix beam search, with a word prior when given; returns the best final prefix, its confidence
+    by the forward algorithm (the model's P(text | image), without the prior)."""
 
     name = "beam"
 
     def __init__(
-        self, charset: Charset, *, beam_width: int = 10, allow: str | None = None, block: str | None = None
+        self,
+        charset: Charset,
+        *,
+        beam_width: int = 10,
+        allow: str | None = None,
+        block: str | None = None,
+        word_prior: WordPrior | None = None,
     ) -> None:
         if beam_width < 1:
             raise ConfigError(f"beam width must be at least 1, got {beam_width}")
         self.charset = charset
         self.beam_width = beam_width
         self.allowed = allowed_classes(charset, allow, block)
+        self.word_prior = word_prior
+        self._extensions = word_prior.extensions(charset.symbols) if word_prior is not None else None
 
     def decode(self, log_probs: np.ndarray, lengths: np.ndarray, names: Sequence[str] | None = None) -> list[Decoded]:
         log_probs, lengths = check_shapes(log_probs, lengths, self.charset)
-        beams = prefix_beam_search(log_probs, lengths, self.beam_width, self.allowed)
+        beams = prefix_beam_search(log_probs, lengths, self.beam_width, self.allowed, self._extensions)
         labels = [list(beam[0][0]) if beam else [] for beam in beams]
         return decoded_batch(self.charset, log_probs, lengths, labels)

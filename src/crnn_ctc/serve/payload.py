@@ -9,7 +9,7 @@ import binascii
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
@@ -51,17 +51,33 @@ class RecognizeOptions(BaseModel):
     )
     allow: str | None = Field(None, description="read only these symbols")
     block: str | None = Field(None, description="never read these symbols")
+    word_prior: Literal["wordfreq"] | None = Field(
+        None, description="beam search prefers real words: wordfreq (English word frequencies); implies decoder beam"
+    )
+    prior_weight: float | None = Field(None, ge=0, le=10, description="how much the word prior counts (default 0.4)")
+    prior_bonus: float | None = Field(None, ge=-10, le=10, description="the word prior's bonus per word (default 2)")
+
+    @model_validator(mode="after")
+    def _word_prior_means_beam(self) -> RecognizeOptions:
+        """A word prior without a decoder named reads with beam search, as ``--word-prior`` does."""
+        if self.word_prior is not None and "decoder" not in self.model_fields_set:
+            self.decoder = "beam"
+        return self
 
     @property
     def is_default(self) -> bool:
-        return self.decoder == "greedy" and not self.allow and not self.block and not self.lexicon
+        return (
+            self.decoder == "greedy" and not self.allow and not self.block and not self.lexicon
+            and self.word_prior is None and self.prior_weight is None and self.prior_bonus is None
+        )  # fmt: skip
 
     def decoder_key(self) -> tuple[str, DecoderOptions]:
         """The decoder these options build: its name and its (hashable) options, the key of the service's
         decoder cache. An empty ``allow`` or ``block`` means none."""
         options = DecoderOptions(
             beam_width=self.beam_width, lexicon=self.lexicon, max_edit_distance=self.max_edit_distance,
-            allow=self.allow or None, block=self.block or None,
+            allow=self.allow or None, block=self.block or None, word_prior=self.word_prior,
+            prior_weight=self.prior_weight, prior_bonus=self.prior_bonus,
         )  # fmt: skip
         return self.decoder, options
 

@@ -119,6 +119,9 @@ _OPTION_PROPERTIES: dict[str, Any] = {
     "max_edit_distance": {"type": "integer", "default": 3},
     "allow": {"type": "string"},
     "block": {"type": "string"},
+    "word_prior": {"type": "string", "enum": ["wordfreq"]},
+    "prior_weight": {"type": "number"},
+    "prior_bonus": {"type": "number"},
 }
 _MULTIPART_SCHEMA = {
     "type": "object",

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DatasetError
-from ..extras import extra_imports
 from .config import SynthConfig
 
 _MONTHS = (
@@ -55,8 +54,8 @@ def load_words(path: str | Path | None, vocabulary_size: int, power: float) -> W
     """``path`` (one word per line, optional count after a TAB or space), else wordfreq's English list."""
     if path is not None:
         return _read_word_file(Path(path), vocabulary_size, power)
-    with extra_imports("train", "the English word list of synthetic data (or pass --words FILE)"):
-        import wordfreq
+    import wordfreq  # a core dependency; imported here, as loading it takes a while
+
     frequencies = wordfreq.get_frequency_dict("en", wordlist="large")
     words = [word for word in wordfreq.top_n_list("en", vocabulary_size * 2, wordlist="large") if _is_word(word)]
     words = words[:vocabulary_size]

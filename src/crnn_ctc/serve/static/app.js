@@ -19,7 +19,8 @@ function options() {
   const form = new FormData();
   const decoder = document.getElementById("decoder").value;
   const allow = document.getElementById("allow").value;
-  if (decoder !== "greedy") form.append("decoder", decoder);
+  if (decoder === "words") form.append("word_prior", "wordfreq");  // the service reads it with beam search
+  else if (decoder !== "greedy") form.append("decoder", decoder);
   if (allow) form.append("allow", allow);
   return form;
 }
