@@ -75,6 +75,17 @@ def test_text_of_every_page_in_order_and_a_missing_file_reported(capsys, pages, 
     assert "quick" in texts[0] and texts[0].endswith("\n")
 
 
+def test_pages_read_with_the_word_prior_unless_a_decoder_is_named(capsys, pages) -> None:
+    """``crnn read`` reads with the English word prior by default (its weight is settable without naming it);
+    ``--decoder greedy`` reads without, and then a prior weight is a usage error."""
+    code, out, err = _run(capsys, pages["letter.png"], "--prior-weight", 0.6)
+    assert code == 0 and _close_enough(out, LINES), err
+    code, out, err = _run(capsys, pages["letter.png"], "--decoder", "greedy")
+    assert code == 0 and _close_enough(out, LINES), err
+    code, _, err = _run(capsys, pages["letter.png"], "--decoder", "greedy", "--prior-weight", 0.6)
+    assert code == 2 and "without a word prior" in err
+
+
 def test_json_lists_pages_with_blocks_lines_words_and_boxes(capsys, pages) -> None:
     code, out, err = _run(capsys, "--format", "json", pages["letter.png"], pages["scan.tif"])
     assert code == 0, err

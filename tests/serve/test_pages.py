@@ -79,12 +79,16 @@ def test_a_page_posted_as_a_file_is_read_line_by_line(client: TestClient) -> Non
     response = client.post("/v1/read", files={"image": ("page.png", encoded(image, "PNG"), "image/png")})
     assert response.status_code == 200, response.text
     answer = response.json()
-    assert answer["decoder"] == "greedy" and answer["total_ms"] > 0
+    assert answer["decoder"] == "beam" and answer["total_ms"] > 0  # with the word prior, as crnn read
     [page] = answer["pages"]
     assert page["source"] == "page.png"
     _check_page(page, lines)
     assert answer["text"] == page["text"]
     assert _pages_read(client) == pages_before + 1
+    greedy = client.post(
+        "/v1/read", files={"image": ("page.png", encoded(image, "PNG"), "image/png")}, data={"decoder": "greedy"}
+    )
+    assert greedy.status_code == 200 and greedy.json()["decoder"] == "greedy", greedy.text
 
 
 def test_a_page_posted_as_json_base64_with_options(client: TestClient) -> None:

@@ -5,9 +5,10 @@ quick`` over ``thequick``).
 A token is split into opening punctuation, a core and closing punctuation (``"(Hello,"`` is ``"(``,
 ``Hello``, ``,``). A core of letters (with inner apostrophes or hyphens) scores its lowercased word's
 frequency in English (wordfreq) or in the user's word list, whatever its case, as long as the case is
-one a word is written in (``word``, ``Word``, ``WORD``). A core with a digit scores as a number, one of
-anything else, or a word the list lacks, as an unknown token. Each token adds ``weight * ln P + bonus``
-to a reading's log-probability (shallow fusion; the bonus keeps the prior from favouring fewer words).
+one a word is written in (``word``, ``Word``, ``WORD``). A word the list lacks, a number, a code and
+punctuation each have a probability per kind, lowered for every symbol they spell (so that gluing two
+tokens into one never pays). Each token adds ``weight * ln P + bonus`` to a reading's log-probability
+(shallow fusion; the bonus keeps the prior from favouring fewer words).
 
 Why not pyctcdecode: any language model there needs KenLM (a C++ build on the user's machine), matches
 words case-sensitively, and decodes one sample at a time in Python; this prior plugs into our batched

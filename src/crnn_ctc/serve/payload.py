@@ -90,7 +90,15 @@ class ImagePayload(BaseModel):
 
 
 class ReadOptions(RecognizeOptions):
-    """``POST /v1/read``: the decoding options, and how to read the page and answer."""
+    """``POST /v1/read``: the decoding options, and how to read the page and answer. With no decoder, word
+    prior or lexicon named, a page is read with beam search and the English word prior, as ``crnn read``
+    does (docs/word_prior.md); ``decoder=greedy`` reads it greedily."""
+
+    @model_validator(mode="after")
+    def _pages_read_with_the_word_prior(self) -> ReadOptions:
+        if not {"decoder", "word_prior", "lexicon"} & self.model_fields_set:
+            self.word_prior, self.decoder = "wordfreq", "beam"
+        return self
 
     deskew: bool = Field(True, description="straighten a page turned by up to 10 degrees before finding its lines")
     orientation: bool = Field(True, description="turn a page lying on its side or upside down upright first")
