@@ -244,6 +244,8 @@ class ExtensionScores:
 
     def _delta(self, token: str, symbol: int) -> float:
         text = self.symbols[symbol]
+        if text in CLOSING:  # closing punctuation leaves the core, and so the score, as it is
+            return 0.0
         after = self.prior.token_score(token) if text == " " else self.prior.partial_score(token + text)
         return after - self.prior.partial_score(token)
 
@@ -262,13 +264,7 @@ def _kind(core: str) -> str:
 
 def _core(token: str) -> str:
     """The token without its opening and closing punctuation."""
-    start = 0
-    while start < len(token) and token[start] in OPENING:
-        start += 1
-    end = len(token)
-    while end > start and token[end - 1] in CLOSING:
-        end -= 1
-    return token[start:end]
+    return token.lstrip(OPENING).rstrip(CLOSING)
 
 
 def _usual_case(core: str) -> bool:
