@@ -7,13 +7,14 @@ The peers (Tesseract 5 via tesserocr, EasyOCR, RapidOCR) are run by ``../shared/
 with their own Python environment (``bash ../shared/tools/peers/setup.sh``, as root, makes
 ``.venv-peers``); each engine runs in its own process with the thread caps below. Our variants run
 the same way here: a worker process per variant, images decoded before timing, a warm-up pass, then
-the timed pass over every image through ``Recognizer.recognize`` (preprocessing, network, greedy
+the timed pass over every image through ``Recognizer.recognize`` (preprocessing, network, its
 decoding). Accuracy is scored by peers.py's own ``score_rows`` (lowercase alphanumerics, the CRNN
 paper's protocol), so every row is scored identically.
 
 Our variants (``--ours``): ``auto`` (what ``crnn predict`` uses: the bundled model's int8 graph on
 ONNX Runtime), ``onnx`` (fp32 ONNX Runtime) and ``torch`` (PyTorch eager), each at ``bNN`` (batch
-size). Our variants are timed before and after the peers, and the mean of the two passes is
+size); ``+words`` decodes with beam search and the English word prior instead of greedily
+(``auto+words@b64``, docs/word_prior.md). Our variants are timed before and after the peers, and the mean of the two passes is
 reported, since a shared machine's load drifts.
 
 Usage:
@@ -55,9 +56,11 @@ def run_ours(args: argparse.Namespace) -> None:
     from PIL import Image
 
     from crnn_ctc import Recognizer
+    from crnn_ctc.decode import DecoderOptions
 
     peers = peers_module()
     backend, _, batch = args.worker.partition("@")
+    backend, _, prior = backend.partition("+")
     batch_size = int(batch.lstrip("b") or 64)
     tsv = Path(args.labels)
     items = peers.read_labels(tsv, args.limit)
@@ -66,7 +69,10 @@ def run_ours(args: argparse.Namespace) -> None:
         with Image.open(tsv.parent / path) as image:
             images.append(image.convert("RGB"))
     start = time.perf_counter()
-    recognizer = Recognizer.load(None, backend=backend, threads=args.threads)
+    if prior not in ("", "words"):
+        raise SystemExit(f"--ours {args.worker}: the only suffix is +words (the word prior)")
+    decoder, options = ("beam", DecoderOptions(word_prior="wordfreq")) if prior else ("greedy", None)
+    recognizer = Recognizer.load(None, backend=backend, threads=args.threads, decoder=decoder, decoder_options=options)
     load_s = time.perf_counter() - start
     recognizer.recognize(images[: args.warmup], batch_size=batch_size)
     cpu_before = _cpu_seconds()
