@@ -14,8 +14,8 @@ paper's protocol), so every row is scored identically.
 Our variants (``--ours``): ``auto`` (what ``crnn predict`` uses: the bundled model's int8 graph on
 ONNX Runtime), ``onnx`` (fp32 ONNX Runtime) and ``torch`` (PyTorch eager), each at ``bNN`` (batch
 size); ``+words`` decodes with beam search and the English word prior instead of greedily
-(``auto+words@b64``, docs/word_prior.md). Our variants are timed before and after the peers, and the mean of the two passes is
-reported, since a shared machine's load drifts.
+(``auto+words@b64``, docs/word_prior.md). Our variants are timed before and after the peers, and
+the mean of the two passes is reported, since a shared machine's load drifts.
 
 Usage:
   python benchmarks/peers.py [LABELS.tsv] [--peers-python .venv-peers/bin/python]
