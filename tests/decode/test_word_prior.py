@@ -53,6 +53,8 @@ def test_tokens_that_are_no_listed_word_cost_their_kind_and_length(prior) -> Non
 def test_compounds_and_apostrophes_read_as_words(prior) -> None:
     assert prior.token_score("well-known") == pytest.approx(0.5 * (math.log(3 / sum(FREQUENCIES.values())) * 2) + 1.0)
     assert prior.token_score("don't") > prior.token_score("dont")
+    # A word broken at a line's end keeps its hyphen at no cost: "the-" is "the", not a period's "the.".
+    assert prior.token_score("the-") == prior.token_score("the.") == prior.token_score("the")
 
 
 def test_the_partial_score_never_underestimates_a_finished_token(prior) -> None:

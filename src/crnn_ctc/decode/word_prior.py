@@ -3,7 +3,7 @@ that of the readings an image allows, real words win (``the`` over ``tbe``, ``a`
 quick`` over ``thequick``).
 
 A token is split into opening punctuation, a core and closing punctuation (``"(Hello,"`` is ``"(``,
-``Hello``, ``,``). A core of letters (with inner apostrophes or hyphens) scores its lowercased word's
+``Hello``, ``,``; ``hyph-`` at the end of a line is ``hyph`` and ``-``). A core of letters (with inner apostrophes or hyphens) scores its lowercased word's
 frequency in English (wordfreq) or in the user's word list, whatever its case, as long as the case is
 one a word is written in (``word``, ``Word``, ``WORD``). A word the list lacks, a number, a code and
 punctuation each have a probability per kind, lowered for every symbol they spell (so that gluing two
@@ -30,7 +30,8 @@ import numpy as np
 from ..errors import ConfigError, CrnnError
 
 OPENING = "\"'([{<`"
-CLOSING = "\"'.,;:!?)]}>`"
+# A hyphen closes a token too: a word broken at the end of a printed line ("hyphen-") scores as its part.
+CLOSING = "\"'.,;:!?)]}>`-"
 _WORD = re.compile(r"[^\W\d_]+(?:['-][^\W\d_]+)*")
 _NUMBER = re.compile(r"[\d.,:/+\-%$]+")
 WORDFREQ = "wordfreq"
