@@ -35,6 +35,11 @@ def test_a_listed_word_scores_its_frequency_in_any_usual_case(prior) -> None:
     for token in ("the", "The", "THE", '"The', "(the),", "the."):
         assert prior.token_score(token) == pytest.approx(the)
     assert prior.token_score("tHe") == pytest.approx(the + 0.5 * math.log(SETTINGS.mixed_case))
+    mixed = 0.5 * math.log(SETTINGS.mixed_case)
+    for usual in ("OpenType", "Build-Depends", "non-European", "O'Neil", "I"):  # each part in a usual case
+        assert prior.token_score(usual) - prior.token_score(usual.lower()) == 0.0, usual
+    for unusual in ("THe", "heLlo", "Well-kNown"):
+        assert prior.token_score(unusual) - prior.token_score(unusual.lower()) == pytest.approx(mixed), unusual
 
 
 def test_tokens_that_are_no_listed_word_cost_their_kind_and_length(prior) -> None:
@@ -59,7 +64,8 @@ def test_compounds_and_apostrophes_read_as_words(prior) -> None:
 
 def test_the_partial_score_never_underestimates_a_finished_token(prior) -> None:
     """Beam search ranks unfinished prefixes by the partial score: it must bound every completion's score."""
-    tokens = [*FREQUENCIES, "The", "THEN", "tbe", "2026", "A4", "well-kno", "don't", '"ab",', "x-ray", "$1.5"]
+    tokens = [*FREQUENCIES, "The", "THEN", "tbe", "2026", "A4", "well-kno", "don't", '"ab",', "x-ray", "$1.5",
+              "OpenType", "THe", "Well-kNown", "hyph-"]  # fmt: skip
     for token in tokens:
         final = prior.token_score(token) - SETTINGS.bonus
         for end in range(1, len(token) + 1):

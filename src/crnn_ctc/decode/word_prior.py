@@ -5,7 +5,7 @@ quick`` over ``thequick``).
 A token is split into opening punctuation, a core and closing punctuation (``"(Hello,"`` is ``"(``,
 ``Hello``, ``,``; ``hyph-`` at the end of a line is ``hyph`` and ``-``). A core of letters (with inner apostrophes or hyphens) scores its lowercased word's
 frequency in English (wordfreq) or in the user's word list, whatever its case, as long as the case is
-one a word is written in (``word``, ``Word``, ``WORD``). A word the list lacks, a number, a code and
+one a word is written in (``word``, ``Word``, ``WORD``, ``OpenType``, ``Build-Depends``). A word the list lacks, a number, a code and
 punctuation each have a probability per kind, lowered for every symbol they spell (so that gluing two
 tokens into one never pays). Each token adds ``weight * ln P + bonus`` to a reading's log-probability
 (shallow fusion; the bonus keeps the prior from favouring fewer words).
@@ -50,7 +50,7 @@ class WordPriorSettings:
     times ``per_symbol`` for each symbol of its core: ``unknown`` for a word the list lacks, ``number`` for
     digits (with ``.,:/+-%$``), ``other`` for any other mix (codes such as ``A4`` or ``642MB``), ``symbol``
     for a token of punctuation alone. ``mixed_case`` multiplies a word's probability when its case is none
-    of word / Word / WORD. Chosen on held-out data by ``benchmarks/word_prior.py``."""
+    of word / Word / WORD / CamelCase (in each part of a compound). Chosen on held-out data by ``benchmarks/word_prior.py``."""
 
     weight: float = 0.4
     bonus: float = 2.0
@@ -269,9 +269,17 @@ def _core(token: str) -> str:
 
 
 def _usual_case(core: str) -> bool:
-    """word, Word or WORD (a letter's case in a word, not a random mix)."""
-    letters = core.replace("'", "").replace("-", "")
-    return not letters or letters.islower() or letters.isupper() or (letters[:1].isupper() and letters[1:].islower())
+    """Each part (between hyphens and apostrophes) written word, Word, WORD or in capitalised runs
+    (OpenType, PostScript): a case a word is written in, not a random mix (tHe, THe, heLlo)."""
+    return all(_usual_part(part) for part in re.split(r"['-]", core))
+
+
+def _usual_part(part: str) -> bool:
+    if part.islower() or part.isupper() or not part:
+        return True
+    if not part[0].isupper():
+        return False
+    return not any(first.isupper() and second.isupper() for first, second in zip(part, part[1:], strict=False))
 
 
 def load_word_prior(source: str | Path, settings: WordPriorSettings | None = None) -> WordPrior:
