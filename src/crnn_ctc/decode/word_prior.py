@@ -3,12 +3,13 @@ that of the readings an image allows, real words win (``the`` over ``tbe``, ``a`
 quick`` over ``thequick``).
 
 A token is split into opening punctuation, a core and closing punctuation (``"(Hello,"`` is ``"(``,
-``Hello``, ``,``; ``hyph-`` at the end of a line is ``hyph`` and ``-``). A core of letters (with inner apostrophes or hyphens) scores its lowercased word's
-frequency in English (wordfreq) or in the user's word list, whatever its case, as long as the case is
-one a word is written in (``word``, ``Word``, ``WORD``, ``OpenType``, ``Build-Depends``). A word the list lacks, a number, a code and
-punctuation each have a probability per kind, lowered for every symbol they spell (so that gluing two
-tokens into one never pays). Each token adds ``weight * ln P + bonus`` to a reading's log-probability
-(shallow fusion; the bonus keeps the prior from favouring fewer words).
+``Hello``, ``,``; ``hyph-`` at the end of a line is ``hyph`` and ``-``). A core of letters (with inner
+apostrophes or hyphens) scores its lowercased word's frequency in English (wordfreq) or in the user's
+word list, whatever its case, as long as the case is one a word is written in (``word``, ``Word``,
+``WORD``, ``OpenType``, ``Build-Depends``). A word the list lacks, a number, a code and punctuation
+each have a probability per kind, lowered for every symbol they spell (so that gluing two tokens into
+one never pays). Each token adds ``weight * ln P + bonus`` to a reading's log-probability (shallow
+fusion; the bonus keeps the prior from favouring fewer words).
 
 Why not pyctcdecode: any language model there needs KenLM (a C++ build on the user's machine), matches
 words case-sensitively, and decodes one sample at a time in Python; this prior plugs into our batched
@@ -18,6 +19,7 @@ beam search (``beam.py``) and needs only wordfreq's word list.
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -50,7 +52,8 @@ class WordPriorSettings:
     times ``per_symbol`` for each symbol of its core: ``unknown`` for a word the list lacks, ``number`` for
     digits (with ``.,:/+-%$``), ``other`` for any other mix (codes such as ``A4`` or ``642MB``), ``symbol``
     for a token of punctuation alone. ``mixed_case`` multiplies a word's probability when its case is none
-    of word / Word / WORD / CamelCase (in each part of a compound). Chosen on held-out data by ``benchmarks/word_prior.py``."""
+    of word / Word / WORD / CamelCase (in each part of a compound). Chosen on held-out data by
+    ``benchmarks/word_prior.py``."""
 
     weight: float = 0.4
     bonus: float = 2.0
@@ -279,7 +282,7 @@ def _usual_part(part: str) -> bool:
         return True
     if not part[0].isupper():
         return False
-    return not any(first.isupper() and second.isupper() for first, second in zip(part, part[1:], strict=False))
+    return not any(first.isupper() and second.isupper() for first, second in itertools.pairwise(part))
 
 
 def load_word_prior(source: str | Path, settings: WordPriorSettings | None = None) -> WordPrior:
