@@ -26,9 +26,10 @@ import numpy as np
 from crnn_ctc import Recognizer
 from crnn_ctc.data.readers import open_source
 from crnn_ctc.decode import BeamSearchDecoder, Decoder, GreedyDecoder
-from crnn_ctc.decode.word_prior import WordPrior, WordPriorSettings
+from crnn_ctc.decode.word_prior import WordPrior, WordPriorSettings, wordfreq_frequencies
 from crnn_ctc.evaluate import score
 from crnn_ctc.preprocess import collate, preprocess
+from crnn_ctc.word_lists import read_word_counts
 
 
 @dataclass
@@ -102,14 +103,12 @@ def main() -> None:
         ("greedy", GreedyDecoder(charset)),
         (f"beam {args.beam_width}", BeamSearchDecoder(charset, beam_width=args.beam_width)),
     ]
-    frequencies = None
+    # The word list is read once; each setting builds its prior from it.
+    frequencies: dict[str, float] = wordfreq_frequencies() if args.words == "wordfreq" else {}
+    for word, count in read_word_counts(args.words) if args.words != "wordfreq" else []:
+        frequencies[word] = frequencies.get(word, 0.0) + count
     for weight, bonus, unknown in itertools.product(args.weights, args.bonuses, args.unknown):
-        settings = WordPriorSettings(weight=weight, bonus=bonus, unknown=unknown)
-        if args.words == "wordfreq":
-            prior = WordPrior.from_wordfreq(settings) if frequencies is None else WordPrior(frequencies, settings)
-            frequencies = frequencies or {word: np.exp(prior.log_prob(word) or 0) for word in prior._sorted}
-        else:
-            prior = WordPrior.read(args.words, settings)
+        prior = WordPrior(frequencies, WordPriorSettings(weight=weight, bonus=bonus, unknown=unknown))
         label = f"prior w={weight:g} b={bonus:g} unk={unknown:g}"
         decoders.append((label, BeamSearchDecoder(charset, beam_width=args.beam_width, word_prior=prior)))
 

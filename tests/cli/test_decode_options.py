@@ -171,4 +171,4 @@ def test_word_prior_through_predict_and_eval(capsys, model_path, word_images, tm
     assert code == 2 and "none.txt" in err
     (tmp_path / "bad.txt").write_text("hello 3\nworld lots\n", encoding="utf-8")
     code, _, err = _run(capsys, "predict", "--model", model_path, "--word-prior", tmp_path / "bad.txt", word_images[0])
-    assert code == 2 and "bad.txt, line 2" in err
+    assert code == 2 and "bad.txt:2" in err

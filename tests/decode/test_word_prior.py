@@ -80,7 +80,7 @@ def test_a_word_list_file_with_counts_and_its_errors(tmp_path) -> None:
     assert prior.log_prob("THE") == pytest.approx(math.log(15 / 16))
     bad = tmp_path / "bad.txt"
     bad.write_text("the 10\ncat many\n", encoding="utf-8")
-    with pytest.raises(WordListError, match=r"bad\.txt, line 2: the count 'many'"):
+    with pytest.raises(WordListError, match=r"bad\.txt:2: the count 'many'"):
         WordPrior.read(bad)
     empty = tmp_path / "empty.txt"
     empty.write_text("123\n!!\n", encoding="utf-8")

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, CrnnError
+from ..errors import ConfigError
+from ..word_lists import WordListError, read_word_counts
 
 OPENING = "\"'([{<`"
 # A hyphen closes a token too: a word broken at the end of a printed line ("hyphen-") scores as its part.
@@ -37,10 +38,6 @@ CLOSING = "\"'.,;:!?)]}>`-"
 _WORD = re.compile(r"[^\W\d_]+(?:['-][^\W\d_]+)*")
 _NUMBER = re.compile(r"[\d.,:/+\-%$]+")
 WORDFREQ = "wordfreq"
-
-
-class WordListError(CrnnError, ValueError):
-    """A word list cannot be read or holds no word."""
 
 
 @dataclass(frozen=True)
@@ -101,34 +98,14 @@ class WordPrior:
     @classmethod
     def from_wordfreq(cls, settings: WordPriorSettings | None = None, vocabulary_size: int = 250_000) -> WordPrior:
         """English: wordfreq's ``large`` list, its ``vocabulary_size`` most frequent words."""
-        import wordfreq  # a core dependency, imported only here: it takes a while to load
-
-        frequencies = wordfreq.get_frequency_dict("en", wordlist="large")
-        top = wordfreq.top_n_list("en", vocabulary_size, wordlist="large")
-        return cls({word: frequencies[word] for word in top}, settings)
+        return cls(wordfreq_frequencies(vocabulary_size), settings)
 
     @classmethod
     def read(cls, path: str | Path, settings: WordPriorSettings | None = None) -> WordPrior:
-        """A UTF-8 file, one word a line, optionally followed by a TAB or space and its count (default 1)."""
-        path = Path(path)
-        try:
-            lines = path.read_text(encoding="utf-8-sig").splitlines()
-        except (OSError, UnicodeDecodeError) as error:
-            raise WordListError(f"{path}: cannot read word list: {error}") from error
+        """A word list file (``word_lists.read_word_counts``: a word and optional count a line)."""
         counts: dict[str, float] = {}
-        for number, line in enumerate(lines, start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) > 2:
-                raise WordListError(f"{path}, line {number}: expected WORD or WORD<TAB>COUNT, got {line!r}")
-            try:
-                count = float(parts[1]) if len(parts) == 2 else 1.0
-            except ValueError:
-                raise WordListError(f"{path}, line {number}: the count {parts[1]!r} is not a number") from None
-            if count <= 0 or not math.isfinite(count):
-                raise WordListError(f"{path}, line {number}: the count must be positive, got {parts[1]!r}")
-            counts[parts[0]] = counts.get(parts[0], 0.0) + count
+        for word, count in read_word_counts(path):
+            counts[word] = counts.get(word, 0.0) + count
         try:
             return cls(counts, settings)
         except WordListError as error:
@@ -252,6 +229,14 @@ class ExtensionScores:
             return 0.0
         after = self.prior.token_score(token) if text == " " else self.prior.partial_score(token + text)
         return after - self.prior.partial_score(token)
+
+
+def wordfreq_frequencies(vocabulary_size: int = 250_000) -> dict[str, float]:
+    """wordfreq's ``large`` English list: its ``vocabulary_size`` most frequent tokens and their frequencies."""
+    import wordfreq  # a core dependency, imported only here: it takes a while to load
+
+    frequencies = wordfreq.get_frequency_dict("en", wordlist="large")
+    return {word: frequencies[word] for word in wordfreq.top_n_list("en", vocabulary_size, wordlist="large")}
 
 
 def _kind(core: str) -> str:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DatasetError
+from ..word_lists import WordListError, read_word_counts
 from .config import SynthConfig
 
 _MONTHS = (
@@ -69,28 +70,10 @@ def _is_word(token: str) -> bool:
 
 
 def _read_word_file(path: Path, vocabulary_size: int, power: float) -> WordList:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise DatasetError(f"{path}: cannot read word list: {error}") from error
-    words: list[str] = []
-    counts: list[float] = []
-    for number, line in enumerate(lines, start=1):
-        parts = line.strip().split()
-        if not parts or parts[0].startswith("#"):
-            continue
-        if len(parts) > 2:
-            raise DatasetError(f"{path}:{number}: expected a word, optionally followed by a count, found {line!r}")
-        try:
-            counts.append(float(parts[1]) if len(parts) == 2 else 1.0)
-        except ValueError:
-            raise DatasetError(f"{path}:{number}: the count after {parts[0]!r} is not a number") from None
-        words.append(parts[0])
-        if len(words) >= vocabulary_size:
-            break
-    if not words:
-        raise DatasetError(f"{path}: no words in the word list")
-    return WordList.weighted(words, counts, power)
+    pairs = read_word_counts(path)[:vocabulary_size]
+    if not pairs:
+        raise WordListError(f"{path}: no words in the word list")
+    return WordList.weighted([word for word, _ in pairs], [count for _, count in pairs], power)
 
 
 def _case(word: str, case: str) -> str:
