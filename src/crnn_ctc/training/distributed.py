@@ -50,6 +50,9 @@ class Distributed:
 
     def close(self) -> None:
         if self.enabled and torch_dist.is_initialized():
+            # Every rank waits for the others first: with gloo, a rank that tore its group down while rank 0
+            # was still writing the model once aborted ("terminate called without an active exception").
+            torch_dist.barrier()
             torch_dist.destroy_process_group()
 
 
