@@ -276,6 +276,29 @@ def test_lines_carry_technical_tokens_and_matched_brackets() -> None:
     assert not [line for line in lines if mismatched.search(line)]
 
 
+def test_broken_words_end_and_start_lines_only_where_asked() -> None:
+    """Book columns break words at line ends (``Ludwi-``) and start the next line with the rest; a
+    reader that never saw it reads the hyphen as a full stop. Without ``p_line_hyphen``, no line
+    does."""
+    import random
+    import re
+
+    allowed = frozenset(string.printable[:95])
+    plain = SynthConfig(text_mix={"line": 1.0}, max_line_chars=64)
+    rng = random.Random(3)
+    plain_lines = [TextSource(plain, WORDS).text(rng, allowed) for _ in range(400)]
+    assert not [line for line in plain_lines if re.search(r"[A-Za-z]{2}-$", line)]
+    source = TextSource(plain.with_changes(p_line_hyphen=0.5), WORDS)
+    rng = random.Random(3)
+    lines = [source.text(rng, allowed) for _ in range(400)]
+    ends = [line for line in lines if re.search(r"(^| )[A-Za-z]{2,}-$", line)]
+    starts = [line for line in lines if re.match(r"[a-z]{2,} ", line)]
+    assert len(ends) >= 80 and len(starts) >= 80
+    for line in lines:  # the usual line guarantees hold
+        assert line == line.strip() and "  " not in line and len(line) <= 64 and set(line) <= allowed
+        assert not re.search(r"-[.!?:;]$", line)  # a broken word takes no closing mark
+
+
 @pytest.mark.parametrize("name", ["document", "scene-lines"])
 def test_line_presets_render_truthful_lines(name: str, printable_fonts: list[SelectedFont], font_cache: Path) -> None:
     charset = Charset.preset("printable+space")

@@ -47,6 +47,11 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--weight-decay", dest="weight_decay", type=float)
     train.add_argument("--grad-clip", dest="grad_clip", type=float)
     train.add_argument(
+        "--ema-decay", dest="ema_decay", type=float, metavar="DECAY",
+        help="validate and save an exponential moving average of the weights (e.g. 0.999: about the last "
+        "1,000 steps) instead of the last step's; default: off",
+    )  # fmt: skip
+    train.add_argument(
         "--amp", nargs="?", const="auto", choices=AMP_MODES,
         help="precision: auto (default: bf16 where the CPU or GPU computes it natively, else fp32), off (fp32), "
         "bf16, fp16 (CUDA)",

@@ -47,6 +47,9 @@ class SynthConfig(ConfigBase):
     # them (text.py), cut at a word boundary to at most ``max_line_chars``.
     line_words_range: tuple[int, int] = (2, 10)
     max_line_chars: int = 64
+    # Chance that a line ends in a word broken by a hyphen (``Ludwi-``), and, independently, that it
+    # starts with such a word's rest (``ig``), as justified book and magazine columns print them.
+    p_line_hyphen: float = 0.0
 
     # -- fonts ------------------------------------------------------------------------------------
     # Chance of a font category; within one, families are equally likely, then their files.

@@ -76,6 +76,11 @@ def _read_word_file(path: Path, vocabulary_size: int, power: float) -> WordList:
     return WordList.weighted([word for word, _ in pairs], [count for _, count in pairs], power)
 
 
+def _breakable(token: str) -> bool:
+    """A plain word long enough to break at a line's end with two letters or more on each side."""
+    return len(token) >= 5 and token.isascii() and token.isalpha()
+
+
 def _case(word: str, case: str) -> str:
     return word.upper() if case == "upper" else word.title() if case == "title" else word.lower()
 
@@ -253,14 +258,23 @@ class TextSource:
             opening, closing = rng.choice(("()", "()", "()", "[]", '""'))
             tokens[start] = opening + tokens[start]
             tokens[end] = tokens[end] + closing
+        broken_end = broken_start = False
+        if self.config.p_line_hyphen:  # no draws at 0, so other configs draw the lines they drew before
+            broken_end = rng.random() < self.config.p_line_hyphen and _breakable(tokens[-1])
+            if broken_end:
+                tokens[-1] = tokens[-1][: rng.randint(2, len(tokens[-1]) - 2)] + "-"
+            broken_start = rng.random() < self.config.p_line_hyphen and _breakable(tokens[0])
+            if broken_start:
+                tokens[0] = tokens[0][rng.randint(2, len(tokens[0]) - 2) :]
         style = rng.random()
         if style < 0.1:
             tokens = [token.upper() for token in tokens]
         elif style < 0.2:
             tokens = [token[:1].upper() + token[1:] for token in tokens]
         else:
-            tokens[0] = tokens[0][:1].upper() + tokens[0][1:]
-            if rng.random() < 0.6:
+            if not broken_start:  # the rest of a broken word keeps its lower case
+                tokens[0] = tokens[0][:1].upper() + tokens[0][1:]
+            if not broken_end and rng.random() < 0.6:
                 tokens[-1] += rng.choice("......!?:;")
         return " ".join(tokens)
 

@@ -43,6 +43,9 @@ class TrainConfig(ConfigBase):
     warmup_steps: int = 200
     weight_decay: float = 0.0
     grad_clip: float = 5.0
+    # Validate and save an exponential moving average of the weights (decay per step, e.g. 0.999),
+    # not the last step's: late in a fine-tuning run single steps wander (ema.py). None: off.
+    ema_decay: float | None = None
     amp: str = "auto"  # precision.py: bf16 where the device computes it natively, else fp32
     workers: int = 2
     # Stored images (not synth:) perturbed anew each epoch (augment.py). auto: on when starting from a
@@ -71,6 +74,8 @@ class TrainConfig(ConfigBase):
             raise ConfigError(f"--augment must be one of {', '.join(AUGMENT_MODES)}, got {self.augment!r}")
         if self.cnn_ctc is not None and not (isinstance(self.cnn_ctc, int | float) and self.cnn_ctc >= 0):
             raise ConfigError(f"--cnn-ctc must be a weight >= 0 (0 turns the head off), got {self.cnn_ctc!r}")
+        if self.ema_decay is not None and not (isinstance(self.ema_decay, int | float) and 0 < self.ema_decay < 1):
+            raise ConfigError(f"--ema-decay must lie strictly between 0 and 1 (e.g. 0.999), got {self.ema_decay!r}")
         if self.amp not in AMP_MODES:
             raise ConfigError(f"--amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
         for name in ("batch_size", "val_every", "save_every", "log_every"):

@@ -34,6 +34,7 @@ from .checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, s
 from .cnn_head import WithCnnHead
 from .config import TrainConfig
 from .distributed import Distributed, setup_distributed
+from .ema import WeightAverage
 from .initial import initial_bundle
 from .logs import TrainingLog
 from .optimization import learning_rate_schedule, make_optimizer
@@ -111,6 +112,7 @@ class Trainer:
         # What the optimiser trains: the model, with the training-only CNN head where it has one.
         self.trainable: nn.Module = WithCnnHead(self.model).to(self.device) if self.cnn_ctc_weight else self.model
         self.network: nn.Module = self.dist.wrap(self.trainable)
+        self.ema = WeightAverage(self.model, config.ema_decay) if config.ema_decay else None
         self.train_sources = self._prepare(config.train, "train")
         self.val_sources = self._prepare(config.val, "validation") if config.val else []
         self.plan = EpochPlan(
@@ -171,6 +173,7 @@ class Trainer:
             "arch": self.geometry.arch,
             "rng": capture_rng_state(),
             **({"cnn_head": self.trainable.head.state_dict()} if isinstance(self.trainable, WithCnnHead) else {}),
+            **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
         }
 
     def _resume(self, state: dict[str, Any]) -> None:
@@ -188,6 +191,12 @@ class Trainer:
         for name in ("step", "epoch", "batch_in_epoch", "best_accuracy", "validations_without_gain", "skipped_steps"):
             setattr(self, name, state[name])
         self.best_cer = state.get("best_cer")  # absent from checkpoints written before it was kept
+        if self.ema is not None:
+            if "ema" in state:
+                self.ema.load_state_dict(state["ema"])
+            else:
+                self.ema = WeightAverage(self.model, self.ema.decay)  # the average starts at the resumed weights
+                self.report("the checkpoint has no weight average (the run began without --ema-decay): it starts here")
         restore_rng_state(state["rng"])
         self.report(f"resumed from step {self.step:,} (epoch {self.epoch}, batch {self.batch_in_epoch})")
 
@@ -225,13 +234,22 @@ class Trainer:
             return None
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.ema is not None:
+            self.ema.update(self.model)
         return float(loss.detach())
 
     # -- validation ---------------------------------------------------------------------------
+    @property
+    def evaluated_model(self) -> nn.Module:
+        """What validation reads with and the run saves: the weight average where there is one."""
+        return self.ema.model if self.ema is not None else self.model
+
     def validate(self) -> Report | None:
         if not self.val_sources:
             return None
-        self.model.eval()
+        model = self.evaluated_model
+        was_training = model.training
+        model.eval()
         report = Report(self.config.val_protocol)
         examples: list[tuple[str, str]] = []
         mixture = SourceMixture(self.val_sources)
@@ -245,14 +263,14 @@ class Trainer:
                 batch = collate_for_training([mixture[keys[p]] for p in positions])
                 images = torch.from_numpy(batch.images).to(self.device)
                 widths_tensor = torch.from_numpy(batch.widths).to(self.device)
-                log_probs = self.model(images, widths_tensor)
+                log_probs = model(images, widths_tensor)
                 lengths = self.model.output_lengths(widths_tensor)
                 decoded = self.decoder.decode(log_probs.float().cpu().numpy(), lengths.cpu().numpy())
                 for label, result in zip(batch.labels, decoded, strict=True):
                     report.add(label, result.text, result.confidence)
                     if len(examples) < 5 and label != result.text:
                         examples.append((label, result.text))
-        self.model.train()
+        model.train(was_training)
         shown = "  ".join(f"{label!r}->{text!r}" for label, text in examples[:3])
         self.report(
             f"step {self.step:,}: validation word accuracy {report.word_accuracy:.2%} ({report.protocol}), "
@@ -270,12 +288,15 @@ class Trainer:
             "validation_protocol": self.config.val_protocol if accuracy is not None else None,
             "training_config": "config.json beside this file",
         }
-        bundle = ModelBundle(self.model, self.bundle.charset, self.bundle.preprocess,
+        if self.ema is not None:
+            provenance["weight_average"] = f"exponential moving average, decay {self.ema.decay:g} per step"
+        model = self.evaluated_model
+        bundle = ModelBundle(model, self.bundle.charset, self.bundle.preprocess,
                              {**self.bundle.provenance, **provenance})  # fmt: skip
-        was_training = self.model.training
-        self.model.eval()
+        was_training = model.training
+        model.eval()
         path = save_bundle(bundle, self.model_dir / name)
-        self.model.train(was_training)
+        model.train(was_training)
         return path
 
     def _checkpoint(self, name: str = "last.pt") -> None:
