@@ -10,8 +10,12 @@ Choose settings on sets the model and the prior were not tuned to; the word prio
 same one ``crnn synth`` draws its words from, so synthetic sets flatter it (their text has no word the
 list lacks): real text (pages of PDFs, scanned lines) is the fairer judge.
 
+``--greedy-above`` adds the ``auto`` decoder (greedy, and beam search with the default prior where the
+greedy reading's confidence is below the threshold) at each threshold given; its rows say which share
+of the samples the beam read again.
+
 Usage: ``OMP_NUM_THREADS=1 python benchmarks/word_prior.py --data words=../shared/data/iiit5k_train
-lines=runs/heldout/lines-document --weights 0.2 0.4 0.6 --bonuses 0 1 2 3``
+lines=runs/heldout/lines-document --weights 0.2 0.4 0.6 --bonuses 0 1 2 3 --greedy-above 0.5 0.8 0.9``
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import numpy as np
 
 from crnn_ctc import Recognizer
 from crnn_ctc.data.readers import open_source
-from crnn_ctc.decode import BeamSearchDecoder, Decoder, GreedyDecoder
+from crnn_ctc.decode import AutoDecoder, BeamSearchDecoder, Decoder, GreedyDecoder
 from crnn_ctc.decode.word_prior import WordPrior, WordPriorSettings, wordfreq_frequencies
 from crnn_ctc.evaluate import score
 from crnn_ctc.preprocess import collate, preprocess
@@ -86,6 +90,8 @@ def main() -> None:
     parser.add_argument("--weights", type=float, nargs="+", default=[0.2, 0.4, 0.6])
     parser.add_argument("--bonuses", type=float, nargs="+", default=[0.0, 1.0, 2.0, 3.0])
     parser.add_argument("--unknown", type=float, nargs="+", default=[WordPriorSettings().unknown])
+    parser.add_argument("--greedy-above", type=float, nargs="*", default=[], metavar="P",
+                        help="thresholds of the auto decoder to add")  # fmt: skip
     parser.add_argument("--beam-width", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
@@ -111,6 +117,12 @@ def main() -> None:
         prior = WordPrior(frequencies, WordPriorSettings(weight=weight, bonus=bonus, unknown=unknown))
         label = f"prior w={weight:g} b={bonus:g} unk={unknown:g}"
         decoders.append((label, BeamSearchDecoder(charset, beam_width=args.beam_width, word_prior=prior)))
+    default_prior = WordPrior(frequencies, WordPriorSettings())
+    for threshold in args.greedy_above:
+        auto = AutoDecoder(
+            charset, word_prior=lambda: default_prior, greedy_above=threshold, beam_width=args.beam_width
+        )
+        decoders.append((f"auto, greedy above {threshold:g}", auto))
 
     header = f"{'decoder':32s}" + "".join(f" | {s.name[-28:]:>28s} acc    CER    WER    s" for s in sets)
     print(f"model: {args.model or 'bundled'}; words scored lower-alnum, lines raw")
@@ -120,8 +132,13 @@ def main() -> None:
         for outputs in sets:
             texts, seconds = decode_all(decoder, outputs, args.batch_size)
             report = score(outputs.labels, texts, outputs.protocol)
+            reread = ""
+            if isinstance(decoder, AutoDecoder):
+                confidences = [GreedyDecoder(charset).decode(lp[np.newaxis], np.array([len(lp)]))[0].confidence
+                               for lp in outputs.log_probs]  # fmt: skip
+                reread = f"reread {np.mean(np.array(confidences) < decoder.greedy_above):.0%}"
             cells.append(
-                f" | {'':28s} {100 * report.word_accuracy:5.2f} {100 * report.cer:5.2f} "
+                f" | {reread:>28s} {100 * report.word_accuracy:5.2f} {100 * report.cer:5.2f} "
                 f"{100 * report.wer:6.2f} {seconds:5.1f}"
             )
         print(f"{label:32s}" + "".join(cells), flush=True)

@@ -96,14 +96,15 @@ class Recognizer:
         backend: str = "auto",
         device: str = "auto",
         threads: int | None = None,
-        decoder: str = "greedy",
+        decoder: str = "auto",
         decoder_options: DecoderOptions | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> Recognizer:
         """Load a model file (or the newest in ``model_dir``, or the bundled model when neither is given).
 
-        ``decoder``: ``greedy``, ``beam`` or ``lexicon``; ``decoder_options`` sets beam width, lexicon,
-        per-image lexicons, maximum edit distance and allowed/blocked symbols (``DecoderOptions``).
+        ``decoder``: ``auto`` (greedy, and beam search with the English word prior where the model is unsure),
+        ``greedy``, ``beam`` or ``lexicon``; ``decoder_options`` sets beam width, lexicon, per-image lexicons,
+        maximum edit distance, allowed/blocked symbols and the word prior (``DecoderOptions``).
         """
         set_threads(threads)
         model_path = resolve_model_path(path, model_dir)

@@ -161,8 +161,13 @@ def test_word_prior_through_predict_and_eval(capsys, model_path, word_images, tm
     )
     code, out, err = _run(capsys, "eval", "--model", model_path, "--data", tmp_path, "--word-prior", words)
     assert code == 0 and "100.00%" in out.splitlines()[2], err
-    code, _, err = _run(capsys, "predict", "--model", model_path, "--prior-weight", "0.5", word_images[0])
+    code, _, err = _run(
+        capsys, "predict", "--model", model_path, "--decoder", "beam", "--prior-weight", "0.5", word_images[0]
+    )
     assert code == 2 and "without a word prior" in err
+    # The default (auto) decoder weighs its English prior as told.
+    code, out, err = _run(capsys, "predict", "--model", model_path, "--prior-weight", "0.5", *word_images)
+    assert code == 0 and [line.split("\t")[1] for line in out.splitlines()] == WORDS, err
     code, _, err = _run(
         capsys, "predict", "--model", model_path, "--decoder", "greedy", "--word-prior", words, word_images[0]
     )

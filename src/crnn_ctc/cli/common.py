@@ -25,7 +25,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_runtime_options(parser: argparse.ArgumentParser) -> None:
-    from ..decode import DECODERS
+    from ..decode import DECODERS, GREEDY_ABOVE
     from ..runtime import BACKENDS
 
     group = parser.add_argument_group("inference")
@@ -35,7 +35,8 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--decoder",
         choices=DECODERS,
-        help="(default: lexicon when a lexicon is given, else greedy; docs/confidence.md)",
+        help="(default: lexicon when a lexicon is given, beam with --word-prior, else auto: greedy where the "
+        "model is sure, beam search with the English word prior where it is not; docs/word_prior.md)",
     )
     group.add_argument(
         "--beam-width", type=int, default=10, metavar="K", help="beam search width (default: %(default)s)"
@@ -52,6 +53,11 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     group.add_argument("--prior-weight", type=float, metavar="W", help="how much the word prior counts (default: 0.4)")
     group.add_argument("--prior-bonus", type=float, metavar="B", help="the word prior's bonus per word (default: 2)")
+    group.add_argument(
+        "--greedy-above", type=float, default=GREEDY_ABOVE, metavar="P",
+        help="the auto decoder keeps greedy readings of at least this confidence and reads the others again "
+        "with beam search and the word prior (default: %(default)s; 0: greedy only, 1: beam for all)",
+    )  # fmt: skip
     group.add_argument("--allow", metavar="CHARS", help="read only these symbols (every decoder)")
     group.add_argument("--block", metavar="CHARS", help="never read these symbols (every decoder)")
     group.add_argument(
@@ -66,9 +72,9 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
 
 
 def decoder_name(args: argparse.Namespace) -> str:
-    """``--decoder``, else ``lexicon`` when a lexicon is given, ``beam`` with a word prior, else ``greedy``."""
+    """``--decoder``, else ``lexicon`` when a lexicon is given, ``beam`` with a word prior, else ``auto``."""
     has_lexicon = args.lexicon or getattr(args, "image_lexicons", None)
-    return str(args.decoder or ("lexicon" if has_lexicon else "beam" if args.word_prior else "greedy"))
+    return str(args.decoder or ("lexicon" if has_lexicon else "beam" if args.word_prior else "auto"))
 
 
 def word_list_file(args: argparse.Namespace) -> str | None:
@@ -85,6 +91,7 @@ def decoder_options(args: argparse.Namespace) -> DecoderOptions:
         beam_width=args.beam_width, lexicon=args.lexicon, image_lexicons=getattr(args, "image_lexicons", None),
         max_edit_distance=args.max_edit_distance, allow=args.allow, block=args.block,
         word_prior=args.word_prior, prior_weight=args.prior_weight, prior_bonus=args.prior_bonus,
+        greedy_above=args.greedy_above,
     )  # fmt: skip
 
 

@@ -3,7 +3,8 @@
 Works on NumPy arrays only, so every backend (PyTorch, ONNX Runtime) and the service share it. A
 decoder takes ``log_probs`` of shape (N, T, classes), log-softmax, and each sample's valid length (N,).
 
-Decoders: ``greedy`` (best path), ``beam`` (CTC prefix beam search, with an optional word prior:
+Decoders: ``auto`` (the default: greedy, and beam search with the English word prior where the model is
+unsure: ``auto.py``), ``greedy`` (best path), ``beam`` (CTC prefix beam search, with an optional word prior:
 ``word_prior.py``) and ``lexicon`` (the CRNN paper's lexicon search). Every one reports the same
 confidence: P(text | image), the probability the model gives the returned text, summed over all its
 CTC alignments (docs/confidence.md).
@@ -20,6 +21,7 @@ from typing import Literal
 from ..charset import Charset
 from ..errors import ConfigError
 from . import ctc
+from .auto import GREEDY_ABOVE, AutoDecoder, reads_english
 from .base import Decoded, Decoder, allowed_classes
 from .beam import BeamSearchDecoder, prefix_beam_search
 from .bktree import BKTree
@@ -28,7 +30,7 @@ from .lexicon import ImageLexicons, Lexicon, LexiconError, NeighbourIndex
 from .lexicon_search import LexiconDecoder
 from .word_prior import WORDFREQ, WordListError, WordPrior, WordPriorSettings, load_word_prior
 
-DECODERS: tuple[str, ...] = ("greedy", "beam", "lexicon")
+DECODERS: tuple[str, ...] = ("auto", "greedy", "beam", "lexicon")
 
 
 # A mapping of per-image lexicons as ``DecoderOptions`` holds it: (image, words) pairs, hashable.
@@ -45,7 +47,8 @@ class DecoderOptions:
     ``ImageLexicons``. ``allow``/``block``: symbols the text may only / may not contain (every decoder).
     ``word_prior``: ``"wordfreq"`` (English), a word list file (a word and optional count a line) or a built
     ``WordPrior``, for the beam decoder; ``prior_weight``/``prior_bonus`` say how much it counts (None: the
-    defaults of ``WordPriorSettings``, chosen in docs/word_prior.md).
+    defaults of ``WordPriorSettings``, chosen in docs/word_prior.md). ``greedy_above``: the ``auto`` decoder
+    keeps greedy readings at least this confident and reads the others again with the beam and the prior.
     """
 
     beam_width: int = 10
@@ -59,6 +62,7 @@ class DecoderOptions:
     word_prior: str | Path | WordPrior | None = None
     prior_weight: float | None = None
     prior_bonus: float | None = None
+    greedy_above: float = GREEDY_ABOVE
 
     def __post_init__(self) -> None:
         if self.lexicon is not None and not isinstance(self.lexicon, (str, Path, Lexicon, tuple)):
@@ -69,15 +73,34 @@ class DecoderOptions:
 
 
 def make_decoder(
-    name: Literal["greedy", "beam", "lexicon"] | str, charset: Charset, options: DecoderOptions | None = None
+    name: Literal["auto", "greedy", "beam", "lexicon"] | str, charset: Charset, options: DecoderOptions | None = None
 ) -> Decoder:
     """The decoder called ``name`` for ``charset``; a lexicon file is read (and indexed on first use) here."""
     options = options or DecoderOptions()
     has_lexicon = options.lexicon is not None or options.image_lexicons is not None
-    if options.word_prior is None and (options.prior_weight is not None or options.prior_bonus is not None):
+    has_weights = options.prior_weight is not None or options.prior_bonus is not None
+    if options.word_prior is None and has_weights and name != "auto":
         raise ConfigError("a word prior weight or bonus was given without a word prior (--word-prior wordfreq|FILE)")
-    if options.word_prior is not None and name != "beam":
+    if options.word_prior is not None and name not in ("beam", "auto"):
         raise ConfigError(f"a word prior was given, but the {name} decoder does not use one; use the beam decoder")
+    if name == "auto":
+        if has_lexicon:
+            raise ConfigError("a lexicon was given, but the auto decoder does not use one; use the lexicon decoder")
+        # English words where the charset spells them, unless another word list is named.
+        source = options.word_prior if options.word_prior is not None else WORDFREQ if reads_english(charset) else None
+        prior_options = DecoderOptions(
+            word_prior=source, prior_weight=options.prior_weight, prior_bonus=options.prior_bonus
+        )
+
+        def load_prior() -> WordPrior:
+            prior = _word_prior(prior_options)
+            assert prior is not None
+            return prior
+
+        return AutoDecoder(
+            charset, word_prior=load_prior if source is not None else None, greedy_above=options.greedy_above,
+            beam_width=options.beam_width, allow=options.allow, block=options.block,
+        )  # fmt: skip
     if name == "greedy" or name == "beam":
         if has_lexicon:
             raise ConfigError(f"a lexicon was given, but the {name} decoder does not use one; use the lexicon decoder")
@@ -142,7 +165,9 @@ def _image_lexicons(
 
 __all__ = [
     "DECODERS",
+    "GREEDY_ABOVE",
     "WORDFREQ",
+    "AutoDecoder",
     "BKTree",
     "BeamSearchDecoder",
     "Decoded",

@@ -14,7 +14,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 
-from ..decode import DecoderOptions
+from ..decode import GREEDY_ABOVE, DecoderOptions
 from .config import ServeConfig
 from .errors import ImageProblem, ServeError, describe_problems
 
@@ -39,8 +39,10 @@ class RecognizeOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    decoder: Literal["greedy", "beam", "lexicon"] = Field(
-        "greedy", description="greedy (best path), beam (CTC prefix beam search) or lexicon (the CRNN paper's search)"
+    decoder: Literal["auto", "greedy", "beam", "lexicon"] = Field(
+        "auto",
+        description="auto (greedy where the model is sure, beam search with the English word prior where it is "
+        "not), greedy (best path), beam (CTC prefix beam search) or lexicon (the CRNN paper's search)",
     )
     beam_width: int = Field(10, ge=1, le=100, description="beam search width")
     lexicon: list[str] | None = Field(
@@ -56,6 +58,10 @@ class RecognizeOptions(BaseModel):
     )
     prior_weight: float | None = Field(None, ge=0, le=10, description="how much the word prior counts (default 0.4)")
     prior_bonus: float | None = Field(None, ge=-10, le=10, description="the word prior's bonus per word (default 2)")
+    greedy_above: float = Field(
+        GREEDY_ABOVE, ge=0, le=1,
+        description="the auto decoder keeps greedy readings of at least this confidence, reads the others again",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _word_prior_means_beam(self) -> RecognizeOptions:
@@ -67,8 +73,9 @@ class RecognizeOptions(BaseModel):
     @property
     def is_default(self) -> bool:
         return (
-            self.decoder == "greedy" and not self.allow and not self.block and not self.lexicon
+            self.decoder == "auto" and not self.allow and not self.block and not self.lexicon and self.beam_width == 10
             and self.word_prior is None and self.prior_weight is None and self.prior_bonus is None
+            and self.greedy_above == GREEDY_ABOVE
         )  # fmt: skip
 
     def decoder_key(self) -> tuple[str, DecoderOptions]:
@@ -77,7 +84,7 @@ class RecognizeOptions(BaseModel):
         options = DecoderOptions(
             beam_width=self.beam_width, lexicon=self.lexicon, max_edit_distance=self.max_edit_distance,
             allow=self.allow or None, block=self.block or None, word_prior=self.word_prior,
-            prior_weight=self.prior_weight, prior_bonus=self.prior_bonus,
+            prior_weight=self.prior_weight, prior_bonus=self.prior_bonus, greedy_above=self.greedy_above,
         )  # fmt: skip
         return self.decoder, options
 

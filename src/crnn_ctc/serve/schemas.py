@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from ..decode import GREEDY_ABOVE
 from .payload import MULTIPART_TYPE, ReadJSON, RecognizeJSON
 
 
@@ -113,7 +114,7 @@ class ErrorResponse(BaseModel):
 
 
 _OPTION_PROPERTIES: dict[str, Any] = {
-    "decoder": {"type": "string", "enum": ["greedy", "beam", "lexicon"], "default": "greedy"},
+    "decoder": {"type": "string", "enum": ["auto", "greedy", "beam", "lexicon"], "default": "auto"},
     "beam_width": {"type": "integer", "default": 10},
     "lexicon": {"type": "string", "description": "lexicon words, one per line"},
     "max_edit_distance": {"type": "integer", "default": 3},
@@ -122,6 +123,7 @@ _OPTION_PROPERTIES: dict[str, Any] = {
     "word_prior": {"type": "string", "enum": ["wordfreq"]},
     "prior_weight": {"type": "number"},
     "prior_bonus": {"type": "number"},
+    "greedy_above": {"type": "number", "default": GREEDY_ABOVE},
 }
 _MULTIPART_SCHEMA = {
     "type": "object",

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ from ..data.sampler import WidthBucketSampler
 from ..decode import GreedyDecoder
 from ..errors import CrnnError
 from ..evaluate import Report
+from ..model import CRNN
 from ..runtime import resolve_device
 
 # Registers the synth: scheme with sources.py, which never imports it (no cycle): a run opens synth: specs.
@@ -240,9 +241,9 @@ class Trainer:
 
     # -- validation ---------------------------------------------------------------------------
     @property
-    def evaluated_model(self) -> nn.Module:
+    def evaluated_model(self) -> CRNN:
         """What validation reads with and the run saves: the weight average where there is one."""
-        return self.ema.model if self.ema is not None else self.model
+        return cast(CRNN, self.ema.model) if self.ema is not None else self.model
 
     def validate(self) -> Report | None:
         if not self.val_sources:
