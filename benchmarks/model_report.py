@@ -110,7 +110,7 @@ def main() -> None:
     parser.add_argument("--grid", default="docs/model_card_mistakes.png")
     parser.add_argument("--speed-images", type=int, default=512)
     args = parser.parse_args()
-    recognizer = Recognizer.load(args.model, device="cpu")
+    recognizer = Recognizer.load(args.model, device="cpu", decoder="greedy")
     print(f"model: {recognizer.info.path} ({recognizer.info.config.arch}, {len(recognizer.charset)} symbols)\n")
     real = open_source(args.real)
     sources = [(f"real: {args.real}", real), ("held-out synthetic", held_out_synthetic(recognizer, args.synthetic))]
@@ -137,7 +137,7 @@ def main() -> None:
     print("| --- | ---: | ---: | ---: |")
     for backend in ("torch", "onnx"):
         for threads in (1, 2):
-            timed = Recognizer.load(args.model, backend=backend, threads=threads, device="cpu")
+            timed = Recognizer.load(args.model, backend=backend, threads=threads, device="cpu", decoder="greedy")
             batch1, batch64 = speed(timed, images[:128], 1), speed(timed, images, 64)
             print(f"| {backend} | {threads} | {batch1:.0f} | {batch64:.0f} |")
 

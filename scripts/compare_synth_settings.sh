@@ -31,7 +31,7 @@ train() {
         --arch small --charset lower-alnum --batch_size 64 --max-steps "$STEPS" --lr 1e-3 \
         --val-every "$STEPS" --save-every 250 --log-every 50 --workers 1 --seed 1 --no-progress --overwrite "$@"
     minutes=$(( ($(date +%s) - start) / 60 ))
-    OMP_NUM_THREADS=$THREADS .venv/bin/crnn eval --model "$run/model.safetensors" --data "$VAL" \
+    OMP_NUM_THREADS=$THREADS .venv/bin/crnn eval --decoder greedy --model "$run/model.safetensors" --data "$VAL" \
         --protocol lower-alnum --backend torch | tee "$run/eval.txt"
     # the dataset's row: name samples excluded word-acc CER 1-NED alnum raw
     read -r acc cer <<< "$(awk 'NR == 3 {print $4, $5}' "$run/eval.txt")"

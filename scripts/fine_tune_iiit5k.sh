@@ -17,7 +17,7 @@ if [ ! -d "$OUT/data/validation" ]; then
         --validation_split_fraction 0.2 --charset printable+space --seed 0 --no-progress
 fi
 echo "== before: $BASE on the 400 held-out words"
-"$CRNN" eval --model "$BASE" --data "$OUT/data/validation"
+"$CRNN" eval --decoder greedy --model "$BASE" --data "$OUT/data/validation"
 start=$(date +%s)
 # The model's own arch, charset and height; a low learning rate keeps what synthetic data taught it.
 "$CRNN" train --train "$OUT/data/train" --model_dir "$OUT/model" \
@@ -26,4 +26,4 @@ start=$(date +%s)
     ${OVERWRITE:+--overwrite}
 echo "fine-tuning took $(( $(date +%s) - start )) s"
 echo "== after: the fine-tuned model on the same 400 words"
-"$CRNN" eval --model "$OUT/model/model.safetensors" --data "$OUT/data/validation"
+"$CRNN" eval --decoder greedy --model "$OUT/model/model.safetensors" --data "$OUT/data/validation"

@@ -34,8 +34,8 @@ make_set calib-scene scene-lines 200 91003
 # The fp32 graph ships too (runtime.fp32_companion): CPUs without VNNI then run without PyTorch.
 "$CRNN" export --model "$OUT/model.safetensors" --out "$OUT/model.onnx"
 score() {  # MODEL BACKEND
-    "$CRNN" eval --model "$1" --backend "$2" --threads "$THREADS" --data "$VAL"
-    "$CRNN" eval --model "$1" --backend "$2" --threads "$THREADS" --protocol raw \
+    "$CRNN" eval --decoder greedy --model "$1" --backend "$2" --threads "$THREADS" --data "$VAL"
+    "$CRNN" eval --decoder greedy --model "$1" --backend "$2" --threads "$THREADS" --protocol raw \
         --data runs/heldout/lines-document runs/heldout/lines-scene runs/heldout/words runs/heldout/words-context
 }
 shipped_scores() {  # the shipped model's, scored once per model file, data and crnn version, then reused

@@ -20,7 +20,7 @@ start=$(date +%s)
 "$CRNN" train --train "$OUT/train" --model_dir "$OUT/$NAME" --batch-size 32 --max-steps 1500 --no-progress \
     --overwrite "$@"
 seconds=$(( $(date +%s) - start ))
-"$CRNN" eval --model "$OUT/$NAME/model.safetensors" --data "$OUT/test" --backend torch | tee "$OUT/$NAME/eval.txt"
+"$CRNN" eval --decoder greedy --model "$OUT/$NAME/model.safetensors" --data "$OUT/test" --backend torch | tee "$OUT/$NAME/eval.txt"
 # the dataset's row: name samples excluded word-acc CER 1-NED ...
 read -r acc cer <<< "$(awk 'NR == 3 {print $4, $5}' "$OUT/$NAME/eval.txt")"
 printf '%s\t%s\t%s\t%s\t%s\n' "$NAME" "$*" "$acc" "$cer" "$seconds" >> "$OUT/results.tsv"

@@ -119,7 +119,7 @@ def calibrate_file(
 ) -> dict[str, float]:
     """Fit T on ``sources`` with ``model`` (PyTorch, fp32) and write the model with it to ``out``."""
 
-    recognizer = Recognizer.load(model, backend="torch", device="cpu")
+    recognizer = Recognizer.load(model, backend="torch", device="cpu", decoder="greedy")
     temperature, figures = fit_temperature(observe(recognizer, sources, protocol))
     bundle = load_bundle(model)
     bundle.calibration = {"temperature": temperature, "fitted_on": [str(s) for s in sources],
