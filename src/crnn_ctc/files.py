@@ -14,6 +14,12 @@ from typing import BinaryIO, TextIO
 from .errors import DatasetError, OutputError
 
 
+def cache_dir(name: str) -> Path:
+    """``~/.cache/crnn-ctc/NAME`` (``$XDG_CACHE_HOME`` honoured): what is slow to make and safe to remake."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "crnn-ctc" / name
+
+
 @contextmanager
 def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
     """A binary file that appears at ``path`` only once fully written (temporary file, fsync, rename)."""

@@ -156,3 +156,25 @@ def test_a_word_list_file_through_the_decoder_options(tmp_path) -> None:
     assert isinstance(decoder, BeamSearchDecoder) and decoder.word_prior is not None
     assert decoder.word_prior.settings == WordPriorSettings(weight=0.7, bonus=0.0)
     assert make_decoder("beam", CHARSET, options).word_prior is decoder.word_prior  # loaded once
+
+
+def test_wordfreqs_table_is_cached_read_back_and_rebuilt_when_unreadable(tmp_path, monkeypatch) -> None:
+    """The default decoder loads the prior on the first unsure reading: from the cache, not rebuilt."""
+    from crnn_ctc.decode import word_prior
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(word_prior, "wordfreq_frequencies", lambda size: dict(FREQUENCIES))
+    built = word_prior.wordfreq_table(100)
+    (cached,) = (tmp_path / "crnn-ctc").glob("word-prior-v*/wordfreq-*-en-100.npz")
+
+    def not_again(size: int) -> dict[str, float]:
+        raise AssertionError("the cached table was built again")
+
+    monkeypatch.setattr(word_prior, "wordfreq_frequencies", not_again)
+    read = word_prior.wordfreq_table(100)
+    assert read.words == built.words and np.array_equal(read.log_probs, built.log_probs)
+    assert WordPrior(read, SETTINGS).token_score("then") == WordPrior(FREQUENCIES, SETTINGS).token_score("then")
+    cached.write_bytes(b"not a table")
+    monkeypatch.setattr(word_prior, "wordfreq_frequencies", lambda size: {"the": 1.0, "cat": 1.0})
+    assert word_prior.wordfreq_table(100).words == ["cat", "the"]  # rebuilt, and cached again
+    assert word_prior.WordTable.load(cached).words == ["cat", "the"]

@@ -14,14 +14,21 @@ fusion; the bonus keeps the prior from favouring fewer words).
 Why not pyctcdecode: any language model there needs KenLM (a C++ build on the user's machine), matches
 words case-sensitively, and decodes one sample at a time in Python; this prior plugs into our batched
 beam search (``beam.py``) and needs only wordfreq's word list.
+
+wordfreq's list, filtered, sorted and turned into log-probabilities, is cached in
+``~/.cache/crnn-ctc/word-prior-v1/`` (an ``.npz`` of a string and a float array, read without pickle):
+building it takes about a second, reading it a tenth of that, and the default decoder loads it the
+first time a reading is unsure.
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import itertools
 import math
 import re
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -30,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
+from ..files import atomic_file, cache_dir
 from ..word_lists import WordListError, read_word_counts
 
 OPENING = "\"'([{<`"
@@ -38,6 +46,7 @@ CLOSING = "\"'.,;:!?)]}>`-"
 _WORD = re.compile(r"[^\W\d_]+(?:['-][^\W\d_]+)*")
 _NUMBER = re.compile(r"[\d.,:/+\-%$]+")
 WORDFREQ = "wordfreq"
+_TABLE_VERSION = 1  # bump when WordTable.from_frequencies changes: older cached tables are then ignored
 
 
 @dataclass(frozen=True)
@@ -70,11 +79,15 @@ class WordPriorSettings:
                 raise ConfigError(f"the word prior's {name} probability must lie in (0, 1], got {value}")
 
 
-class WordPrior:
-    """Token scores from word frequencies (words to relative frequencies, lowercased and normalised here)."""
+@dataclass(frozen=True)
+class WordTable:
+    """A word list as the prior reads it: lowercased words in sorted order and their ln P."""
 
-    def __init__(self, frequencies: Mapping[str, float], settings: WordPriorSettings | None = None) -> None:
-        self.settings = settings or WordPriorSettings()
+    words: list[str]
+    log_probs: np.ndarray
+
+    @classmethod
+    def from_frequencies(cls, frequencies: Mapping[str, float]) -> WordTable:
         words: dict[str, float] = {}
         for word, count in frequencies.items():
             if count > 0 and _WORD.fullmatch(word):
@@ -82,8 +95,32 @@ class WordPrior:
         if not words:
             raise WordListError("the word list holds no word (letters, with inner apostrophes or hyphens)")
         total = sum(words.values())
-        self._sorted = sorted(words)
-        log_probs = np.log(np.array([words[word] / total for word in self._sorted]))
+        ordered = sorted(words)
+        return cls(ordered, np.log(np.array([words[word] / total for word in ordered])))
+
+    def save(self, path: Path) -> None:
+        with atomic_file(path) as file:
+            utf8 = np.frombuffer("\n".join(self.words).encode("utf-8"), dtype=np.uint8)
+            np.savez(file, words=utf8, log_probs=self.log_probs)
+
+    @classmethod
+    def load(cls, path: Path) -> WordTable:
+        with np.load(path, allow_pickle=False) as data:
+            words = data["words"].tobytes().decode("utf-8").split("\n")
+            log_probs = np.asarray(data["log_probs"], dtype=np.float64)
+        if len(words) != len(log_probs) or not len(words):
+            raise ValueError(f"{path}: {len(words)} words and {len(log_probs)} log-probabilities")
+        return cls(words, log_probs)
+
+
+class WordPrior:
+    """Token scores from word frequencies (words to relative frequencies, lowercased and normalised here)."""
+
+    def __init__(self, frequencies: Mapping[str, float] | WordTable, settings: WordPriorSettings | None = None) -> None:
+        self.settings = settings or WordPriorSettings()
+        table = frequencies if isinstance(frequencies, WordTable) else WordTable.from_frequencies(frequencies)
+        self._sorted = table.words
+        log_probs = table.log_probs
         self._log_prob = dict(zip(self._sorted, log_probs.tolist(), strict=True))
         self._range_max = _RangeMax(log_probs)
         weight, per_symbol = self.settings.weight, math.log(self.settings.per_symbol)
@@ -97,8 +134,8 @@ class WordPrior:
 
     @classmethod
     def from_wordfreq(cls, settings: WordPriorSettings | None = None, vocabulary_size: int = 250_000) -> WordPrior:
-        """English: wordfreq's ``large`` list, its ``vocabulary_size`` most frequent words."""
-        return cls(wordfreq_frequencies(vocabulary_size), settings)
+        """English: wordfreq's ``large`` list, its ``vocabulary_size`` most frequent words (cached)."""
+        return cls(wordfreq_table(vocabulary_size), settings)
 
     @classmethod
     def read(cls, path: str | Path, settings: WordPriorSettings | None = None) -> WordPrior:
@@ -229,6 +266,20 @@ class ExtensionScores:
             return 0.0
         after = self.prior.token_score(token) if text == " " else self.prior.partial_score(token + text)
         return after - self.prior.partial_score(token)
+
+
+def wordfreq_table(vocabulary_size: int = 250_000) -> WordTable:
+    """wordfreq's list as a ``WordTable``, from the cache when it holds this wordfreq version's, else built
+    and cached (a cache that cannot be read or written is only slower)."""
+    from importlib.metadata import version
+
+    path = cache_dir(f"word-prior-v{_TABLE_VERSION}") / f"wordfreq-{version('wordfreq')}-en-{vocabulary_size}.npz"
+    with contextlib.suppress(OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return WordTable.load(path)  # else not cached yet, or unreadable: built again below
+    table = WordTable.from_frequencies(wordfreq_frequencies(vocabulary_size))
+    with contextlib.suppress(OSError):
+        table.save(path)
+    return table
 
 
 def wordfreq_frequencies(vocabulary_size: int = 250_000) -> dict[str, float]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -22,7 +21,7 @@ from ..bundle import ModelBundle, ModelInfo, file_sha256, load_bundle
 from ..cpu import int8_reads_like_fp32
 from ..errors import ConfigError, ModelFileError
 from ..extras import extra_imports
-from ..files import atomic_file
+from ..files import atomic_file, cache_dir
 from .base import Engine
 from .metadata import SOURCE_KEY
 from .onnx_engine import OnnxEngine
@@ -38,8 +37,7 @@ def onnx_available() -> bool:
 
 
 def _cache_dir() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(root) / "crnn-ctc" / "onnx"
+    return cache_dir("onnx")
 
 
 def _cache_entry(model: ModelBundle | ModelInfo) -> Path | None:

@@ -33,6 +33,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ..charset import Charset
 from ..errors import ConfigError, CrnnError
 from ..extras import extra_imports
+from ..files import cache_dir
 
 FONT_SUFFIXES = (".ttf", ".otf", ".woff", ".woff2")
 CHECK_VERSION = 3  # bump when the drawability rules change: old cache entries are then ignored
@@ -156,8 +157,7 @@ def _file_hash(path: str) -> str:
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "crnn-ctc" / f"font-check-v{CHECK_VERSION}"
+    return cache_dir(f"font-check-v{CHECK_VERSION}")
 
 
 def check_font(path: str, chars: Iterable[str]) -> FontCheck:

@@ -13,6 +13,8 @@ import struct
 import zlib
 from pathlib import Path
 
+from .. import files
+
 _VERSION = 1  # bump if the unpacking changes: old copies are then ignored
 _HEADER = struct.Struct(">4sIIHHIHHIIIII")  # the WOFF header (44 bytes)
 _ENTRY = struct.Struct(">4sIIII")  # a table: tag, offset, compressed length, length, checksum
@@ -20,8 +22,7 @@ _opened_as: dict[str, str] = {}  # font path -> the path to open (per process)
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "crnn-ctc" / f"sfnt-v{_VERSION}"
+    return files.cache_dir(f"sfnt-v{_VERSION}")
 
 
 def sfnt_bytes(woff: bytes) -> bytes:
