@@ -124,19 +124,23 @@ def main() -> None:
         )
         decoders.append((f"auto, greedy above {threshold:g}", auto))
 
+    # Each sample's greedy confidence, once per set: the share the auto decoder reads again.
+    greedy = GreedyDecoder(charset)
+    greedy_confidences = [
+        np.array([greedy.decode(lp[np.newaxis], np.array([len(lp)]))[0].confidence for lp in outputs.log_probs])
+        for outputs in sets
+    ]
     header = f"{'decoder':32s}" + "".join(f" | {s.name[-28:]:>28s} acc    CER    WER    s" for s in sets)
     print(f"model: {args.model or 'bundled'}; words scored lower-alnum, lines raw")
     print(header)
     for label, decoder in decoders:
         cells = []
-        for outputs in sets:
+        for outputs, confidences in zip(sets, greedy_confidences, strict=True):
             texts, seconds = decode_all(decoder, outputs, args.batch_size)
             report = score(outputs.labels, texts, outputs.protocol)
             reread = ""
             if isinstance(decoder, AutoDecoder):
-                confidences = [GreedyDecoder(charset).decode(lp[np.newaxis], np.array([len(lp)]))[0].confidence
-                               for lp in outputs.log_probs]  # fmt: skip
-                reread = f"reread {np.mean(np.array(confidences) < decoder.greedy_above):.0%}"
+                reread = f"reread {np.mean(confidences < decoder.greedy_above):.0%}"
             cells.append(
                 f" | {reread:>28s} {100 * report.word_accuracy:5.2f} {100 * report.cer:5.2f} "
                 f"{100 * report.wer:6.2f} {seconds:5.1f}"

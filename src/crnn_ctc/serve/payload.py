@@ -72,17 +72,15 @@ class RecognizeOptions(BaseModel):
 
     @property
     def is_default(self) -> bool:
-        return (
-            self.decoder == "auto" and not self.allow and not self.block and not self.lexicon and self.beam_width == 10
-            and self.word_prior is None and self.prior_weight is None and self.prior_bonus is None
-            and self.greedy_above == GREEDY_ABOVE
-        )  # fmt: skip
+        """Whether these options build the recognizer's own decoder (``auto`` with the default options), which
+        the batcher runs for every default request in one call."""
+        return self.decoder_key() == ("auto", DecoderOptions())
 
     def decoder_key(self) -> tuple[str, DecoderOptions]:
         """The decoder these options build: its name and its (hashable) options, the key of the service's
-        decoder cache. An empty ``allow`` or ``block`` means none."""
+        decoder cache. An empty ``allow``, ``block`` or ``lexicon`` means none."""
         options = DecoderOptions(
-            beam_width=self.beam_width, lexicon=self.lexicon, max_edit_distance=self.max_edit_distance,
+            beam_width=self.beam_width, lexicon=self.lexicon or None, max_edit_distance=self.max_edit_distance,
             allow=self.allow or None, block=self.block or None, word_prior=self.word_prior,
             prior_weight=self.prior_weight, prior_bonus=self.prior_bonus, greedy_above=self.greedy_above,
         )  # fmt: skip
