@@ -219,7 +219,8 @@ def main() -> None:
 
     names, images = load_images(args.labels, args.count)
     bodies = [multipart(name, image) for name, image in zip(names, images, strict=True)]
-    recognizer = Recognizer.load(args.model, backend=args.backend, threads=args.threads)
+    # The service decodes greedily by default (serve/app.py); the backend alone is timed the same way.
+    recognizer = Recognizer.load(args.model, backend=args.backend, threads=args.threads, decoder="greedy")
     before, expected = backend_throughput(recognizer, images, args.repeats)
     flags = ["--threads", str(args.threads), "--backend", args.backend, "--log-level", "warning", *args.serve_args]
     if args.model:

@@ -75,6 +75,9 @@ def load_recognizer(config: ServeConfig) -> Recognizer:
     return Recognizer.load(
         config.model, model_dir=config.model_dir, backend=config.backend, device=config.device,
         threads=config.threads, max_pixels=config.max_pixels,
+        # Greedy by default: auto's beam search for unsure images, run on the service's small batches, cut
+        # the throughput at concurrency 32 from 0.87 to 0.53 of the backend's (docs/serving.md).
+        decoder="greedy",
     )  # fmt: skip
 
 

@@ -40,9 +40,10 @@ class RecognizeOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decoder: Literal["auto", "greedy", "beam", "lexicon"] = Field(
-        "auto",
-        description="auto (greedy where the model is sure, beam search with the English word prior where it is "
-        "not), greedy (best path), beam (CTC prefix beam search) or lexicon (the CRNN paper's search)",
+        "greedy",
+        description="greedy (best path), auto (greedy where the model is sure, beam search with the English word "
+        "prior where it is not: crnn predict's default), beam (CTC prefix beam search) or lexicon (the CRNN "
+        "paper's search)",
     )
     beam_width: int = Field(10, ge=1, le=100, description="beam search width")
     lexicon: list[str] | None = Field(
@@ -72,9 +73,9 @@ class RecognizeOptions(BaseModel):
 
     @property
     def is_default(self) -> bool:
-        """Whether these options build the recognizer's own decoder (``auto`` with the default options), which
-        the batcher runs for every default request in one call."""
-        return self.decoder_key() == ("auto", DecoderOptions())
+        """Whether these options build the service's own decoder (greedy), which the batcher runs for every
+        default request in one call."""
+        return self.decoder_key() == ("greedy", DecoderOptions())
 
     def decoder_key(self) -> tuple[str, DecoderOptions]:
         """The decoder these options build: its name and its (hashable) options, the key of the service's

@@ -114,7 +114,7 @@ class ErrorResponse(BaseModel):
 
 
 _OPTION_PROPERTIES: dict[str, Any] = {
-    "decoder": {"type": "string", "enum": ["auto", "greedy", "beam", "lexicon"], "default": "auto"},
+    "decoder": {"type": "string", "enum": ["auto", "greedy", "beam", "lexicon"], "default": "greedy"},
     "beam_width": {"type": "integer", "default": 10},
     "lexicon": {"type": "string", "description": "lexicon words, one per line"},
     "max_edit_distance": {"type": "integer", "default": 3},

@@ -20,7 +20,7 @@ function options() {
   const decoder = document.getElementById("decoder").value;
   const allow = document.getElementById("allow").value;
   if (decoder === "words") form.append("word_prior", "wordfreq");  // the service reads it with beam search
-  else if (decoder !== "auto") form.append("decoder", decoder);
+  else if (decoder !== "greedy") form.append("decoder", decoder);
   if (allow) form.append("allow", allow);
   return form;
 }
