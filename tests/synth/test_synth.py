@@ -516,3 +516,26 @@ def test_training_source_takes_fonts_words_and_a_config_file(
                          PreprocessConfig(), seed=0)  # fmt: skip
     with pytest.raises(ConfigError, match="KEY one of"):
         synthetic_source(SourceSpec("synth:colour=red"), Charset.preset("lower-alnum"), PreprocessConfig(), seed=0)
+
+
+def test_a_shifted_letter_moves_one_inner_letter_only_where_asked(printable_fonts: list[SelectedFont]) -> None:
+    """`p_shifted_letter` draws a logo's displaced letter (TeX's lowered E): the middle letter of TEX moves
+    by the configured share of the em, so the ink grows that much taller; at 0 nothing moves."""
+    import random
+
+    clean = {name: 0.0 for name in SynthConfig.__dataclass_fields__ if name.startswith("p_")}
+    font = next(font for font in printable_fonts if font.face.family == "DejaVu Sans")
+    plan = render.Plan(text="TEX", label="TEX", font=font, size=40, spacing=0.0, fake_bold=0)
+
+    def ink_height(config: SynthConfig, seed: int) -> int:
+        rows = np.flatnonzero((np.asarray(render.draw_masks(plan, random.Random(seed), config).glyphs) >= 24).any(1))
+        return int(rows[-1] - rows[0] + 1)
+
+    plain = SynthConfig().with_changes(**clean)
+    shifted = plain.with_changes(p_shifted_letter=1.0, shifted_letter_range=(0.25, 0.25), letter_tuck_range=(0.1, 0.1))
+    upright = ink_height(plain, 0)
+    assert {ink_height(plain, seed) for seed in range(6)} == {upright}
+    assert all(abs(ink_height(shifted, seed) - (upright + 10)) <= 1 for seed in range(6))
+    assert render._inner_letters("TEX the a-b") == [1, 5]
+    with pytest.raises(ConfigError, match="shifted_letter_range"):
+        SynthConfig(shifted_letter_range=(0.2, 0.6))

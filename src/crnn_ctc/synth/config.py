@@ -82,6 +82,11 @@ class SynthConfig(ConfigBase):
     perspective_strength: float = 0.1  # corner jitter, in text heights
     p_baseline_jitter: float = 0.0  # each character moved up or down a little, as in a typed or poor scan
     baseline_jitter_range: tuple[float, float] = (0.01, 0.04)  # in em
+    # Chance that one letter inside a word is lowered or raised and tucked under its neighbours, as
+    # logos set it (TeX's lowered E, LaTeX's raised A): still that letter, only displaced.
+    p_shifted_letter: float = 0.0
+    shifted_letter_range: tuple[float, float] = (0.12, 0.28)  # how far, in em (lowered two times in three)
+    letter_tuck_range: tuple[float, float] = (0.0, 0.1)  # how much closer a lowered one's neighbours come, in em
     p_curve: float = 0.08
     curve_amount: float = 0.18  # arc height, in text heights
     p_shear: float = 0.12  # slant, beyond what italic fonts give
@@ -154,6 +159,12 @@ class SynthConfig(ConfigBase):
             )
         if self.word_space_range[0] < MIN_SPACE_EM:  # a narrower space reads as none: the label would lie
             raise ConfigError(f"word_space_range must start at {MIN_SPACE_EM} em or more, got {self.word_space_range}")
+        # Further, a shifted letter could sit on the next line's; closer, it could cover its neighbours.
+        if self.shifted_letter_range[1] > 0.4 or self.letter_tuck_range[1] > 0.2:
+            raise ConfigError(
+                f"shifted_letter_range must end at 0.4 em or less and letter_tuck_range at 0.2 em or less, got "
+                f"{self.shifted_letter_range} and {self.letter_tuck_range}"
+            )
         if self.context_gap_range[0] < 0.25:
             raise ConfigError(f"context_gap_range must start at 0.25 em or more, got {self.context_gap_range}")
         if not 1 <= self.jpeg_quality_range[0] <= self.jpeg_quality_range[1] <= 100:

@@ -176,6 +176,11 @@ def _draw_words(layer: Image.Image, words: list[str], font: ImageFont.FreeTypeFo
                 return
 
 
+def _inner_letters(text: str) -> list[int]:
+    """Positions of the letters with a letter on each side: where a logo shifts one (T[E]X, L[A]TEX)."""
+    return [i for i in range(1, len(text) - 1) if text[i - 1].isalpha() and text[i].isalpha() and text[i + 1].isalpha()]
+
+
 def _glyph_ink_width(font: ImageFont.FreeTypeFont, char: str) -> int:
     left, _, right, _ = font.getbbox(char)
     return max(0, round(right - left))
@@ -200,12 +205,26 @@ def draw_masks(plan: Plan, rng: random.Random, config: SynthConfig) -> Masks:
     width = sum(advances) + plan.spacing * (len(advances) - 1)
     spaced = plan.spacing or jitter or plan.word_space  # drawn one character at a time
     rises = [round(rng.uniform(-jitter, jitter)) for _ in plan.text] if spaced else []
+    shift = 0  # drawn only where the preset asks, so older presets keep their images
+    # Only wide letters: a narrow one (i, l, t) moved and tucked among its neighbours reads as none.
+    inner = _inner_letters(plan.text) if config.p_shifted_letter else []
+    inner = [i for i in inner if plan.advance_em(plan.text[i]) >= 0.5]
+    if inner and rng.random() < config.p_shifted_letter:
+        index = rng.choice(inner)
+        lowered = rng.random() < 2 / 3 or plan.text[index] in "gjpqy"  # a raised p reads as P
+        shift = round(rng.uniform(*config.shifted_letter_range) * size) * (1 if lowered else -1)
+        rises = rises or [0] * len(plan.text)
+        rises[index] += shift  # positive: lowered
+        # A lowered letter tucks under its neighbours' arms (T, X); a raised one would run into them.
+        for neighbour in (index - 1, index) if lowered else ():
+            advances[neighbour] -= rng.uniform(*config.letter_tuck_range) * size  # it and the next one come closer
+        width = sum(advances) + plan.spacing * (len(advances) - 1)
     path = openable(plan.font.face.path)
     # One character at a time needs no shaping: the basic layout draws it in half the time.
     font = ImageFont.truetype(path, size, layout_engine=ImageFont.Layout.BASIC) if rises else load_font(path, size)
     ascent, descent = font.getmetrics()
     # Room for what reaches past the advance box: italic overhangs, outlines, shadows.
-    pad = size // 4 + border + plan.fake_bold + (size // 8 if shadow else 0) + math.ceil(jitter)
+    pad = size // 4 + border + plan.fake_bold + (size // 8 if shadow else 0) + math.ceil(jitter) + abs(shift)
     context = plan.context
     left_word = right_word = ""
     reveal = (0, 0, 0, 0)
