@@ -136,14 +136,16 @@ def real_bench_pages(
 class OurReader:
     """``PageReader`` over the bundled model, loaded once."""
 
-    def __init__(self, threads: int = 1, backend: str = "auto", word_prior: str | None = None) -> None:
+    def __init__(
+        self, threads: int = 1, backend: str = "auto", word_prior: str | None = None, check_spaces: bool = True
+    ) -> None:
         from crnn_ctc import Recognizer
         from crnn_ctc.decode import DecoderOptions
         from crnn_ctc.page import PageOptions, PageReader
 
         decoder, options = ("beam", DecoderOptions(word_prior=word_prior)) if word_prior else ("greedy", None)
         recognizer = Recognizer.load(backend=backend, threads=threads, decoder=decoder, decoder_options=options)
-        self.reader = PageReader(recognizer, PageOptions())
+        self.reader = PageReader(recognizer, PageOptions(check_spaces=check_spaces))
 
     def __call__(self, path: Path) -> Reading:
         start = time.perf_counter()
@@ -302,6 +304,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--word-prior", metavar="SRC", help="also read with beam search and this word prior (wordfreq or a FILE)"
     )
+    parser.add_argument(
+        "--spaces-as-read",
+        action="store_true",
+        help="also read with our page reader's space check off (the spaces the model read, unchecked)",
+    )
     parser.add_argument("--out", type=Path, help="write every page's result and the tables' rows as JSON")
     args = parser.parse_args(argv)
     sets = [name.strip() for name in args.sets.split(",") if name.strip()]
@@ -328,6 +335,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         engines: dict[str, Callable[[Path], Reading]] = {"crnn-ctc": OurReader(args.threads, args.backend)}
         if args.word_prior:
             engines["crnn-ctc + word prior"] = OurReader(args.threads, args.backend, args.word_prior)
+        if args.spaces_as_read:
+            engines["crnn-ctc, spaces as read"] = OurReader(args.threads, args.backend, check_spaces=False)
+            if args.word_prior:
+                engines["crnn-ctc + word prior, spaces as read"] = OurReader(
+                    args.threads, args.backend, args.word_prior, check_spaces=False
+                )
         startup = None
         if version is not None:
             tesseract = TesseractReader(args.threads)

@@ -35,7 +35,8 @@ class Prediction:
     """What the recognizer read in one image. ``error`` is set (and ``text`` empty) if it could not be read.
 
     ``confidence`` is P(text | image) (docs/confidence.md); ``flagged`` is set when the lexicon decoder
-    found no lexicon word and returned the greedy text.
+    found no lexicon word and returned the greedy text; ``positions`` (when asked for) is each character's
+    place along the image, as a share of its width.
     """
 
     text: str
@@ -44,6 +45,7 @@ class Prediction:
     source: str = ""
     error: str | None = None
     flagged: bool = False
+    positions: tuple[float, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -157,9 +159,11 @@ class Recognizer:
         batch_size: int = 32,
         errors: Literal["raise", "report"] = "raise",
         names: Iterable[str] | None = None,
+        positions: bool = False,
     ) -> Iterator[Prediction]:
         """Stream predictions in input order. With ``errors="report"`` a bad image yields a
-        ``Prediction`` whose ``error`` says why, and the others are still recognized."""
+        ``Prediction`` whose ``error`` says why, and the others are still recognized. ``positions``: each
+        prediction also says where its characters lie along the image (``Prediction.positions``)."""
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         if errors not in ("raise", "report"):
@@ -170,7 +174,7 @@ class Recognizer:
             window = list(itertools.islice(labelled, batch_size * _WINDOW_BATCHES))
             if not window:
                 return
-            yield from self._recognize_window(window, counter, batch_size, errors)
+            yield from self._recognize_window(window, counter, batch_size, errors, positions)
 
     def _recognize_window(
         self,
@@ -178,11 +182,12 @@ class Recognizer:
         counter: Iterator[int],
         batch_size: int,
         errors: Literal["raise", "report"],
+        positions: bool = False,
     ) -> list[Prediction]:
         inputs = [(image, name or describe_source(image, next(counter))) for image, name in window]
         outcomes = recognize_window(
             self.engine, self.decoder, inputs, self.info.preprocess, batch_size=batch_size,
-            max_pixels=self.max_pixels, errors=errors,
+            max_pixels=self.max_pixels, errors=errors, positions=positions,
         )  # fmt: skip
         predictions = []
         for (_, source), outcome in zip(inputs, outcomes, strict=True):
@@ -190,7 +195,8 @@ class Recognizer:
                 predictions.append(Prediction("", 0.0, (), source, outcome.reason))
             else:
                 predictions.append(
-                    Prediction(outcome.text, outcome.confidence, outcome.char_probs, source, flagged=outcome.flagged)
+                    Prediction(outcome.text, outcome.confidence, outcome.char_probs, source, flagged=outcome.flagged,
+                               positions=outcome.positions)
                 )
         return predictions
 

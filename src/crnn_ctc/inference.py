@@ -7,6 +7,7 @@ preprocessed images from concurrent requests, forms its own groups, and runs eac
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 import numpy as np
 
 from .decode import Decoded, Decoder
+from .decode.align import char_positions
 from .errors import ImageError
 from .preprocess import DEFAULT_MAX_PIXELS, ImageInput, PreprocessConfig, collate, preprocess, width_groups
 
@@ -91,10 +93,12 @@ def recognize_window(
     batch_size: int,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     errors: Literal["raise", "report"] = "raise",
+    positions: bool = False,
 ) -> list[Decoded | ImageError]:
     """Each (input, source name)'s ``Decoded`` in input order, through forward passes of at most
     ``batch_size`` images of similar widths. An unreadable input raises its ``ImageError`` before any
-    forward pass (``errors="raise"``), or takes its place in the answer (``errors="report"``)."""
+    forward pass (``errors="raise"``), or takes its place in the answer (``errors="report"``).
+    ``positions``: each ``Decoded`` also says where its characters lie (``align.char_positions``)."""
     outcomes: list[Decoded | ImageError | None] = [None] * len(inputs)
     arrays: dict[int, np.ndarray] = {}
     for slot, prepared in enumerate(preprocess_each(inputs, config, max_pixels=max_pixels)):
@@ -107,6 +111,9 @@ def recognize_window(
     readable = list(arrays)
     for group in group_by_width(readable, [arrays[slot].shape[2] for slot in readable], batch_size):
         output = run_group(engine, decoder, [arrays[slot] for slot in group], [inputs[slot][1] for slot in group])
-        for slot, decoded in zip(group, output.decoded, strict=True):
+        for row, (slot, decoded) in enumerate(zip(group, output.decoded, strict=True)):
+            if positions and decoded is not None:
+                places = char_positions(output.row_log_probs(row)[0], decoded.text, decoder.charset)
+                decoded = dataclasses.replace(decoded, positions=places)
             outcomes[slot] = decoded
     return [outcome for outcome in outcomes if outcome is not None]

@@ -255,3 +255,24 @@ def test_a_lines_words_are_one_space_apart_whatever_the_model_read_between_them(
     assert line.text == "4 card32 alias_offset"
     assert [word.text for word in line.words] == ["4", "card32", "alias_offset"]
     assert line.confidence == pytest.approx(0.72)
+
+
+def test_a_lines_spaces_are_checked_against_the_gaps_in_its_ink() -> None:
+    """``_check_spaces`` maps the characters' places (shares of the line's crop) onto the page's ink:
+    a space read between touching letters goes, a gap as wide as the line's spaces gets one."""
+    from crnn_ctc.api import Prediction
+    from crnn_ctc.page.layout import Layout
+    from crnn_ctc.page.reader import _check_spaces, _crop_box, _Upright
+    from crnn_ctc.page.types import Box
+
+    mask = np.zeros((40, 400), dtype=bool)
+    mask[10:30, 40:80] = mask[10:30, 110:150] = mask[10:30, 180:220] = True  # "ab" touching, "c", "d"
+    page = _Upright(np.full((40, 400), 255, np.uint8), 1.0, mask, Layout([], [], 20.0), 0, 0.0)
+    box = Box(40, 10, 220, 30)
+    cut = _crop_box(box, page.gray.shape)
+    shares = tuple((column - cut.x0) / cut.width for column in (50, 55, 70, 130, 165, 200))
+    read = Prediction("a bc d", 0.5, (0.9, 0.6, 0.9, 0.9, 0.8, 0.9), positions=shares)
+    checked = _check_spaces(read, box, page)
+    assert checked.text == "ab c d"
+    assert len(checked.char_probs) == len(checked.positions) == len(checked.text)
+    assert _check_spaces(Prediction("a bc d", 0.5, read.char_probs), box, page).text == "a bc d"  # no places

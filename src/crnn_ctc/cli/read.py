@@ -73,6 +73,10 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     pages.add_argument(
         "--no-orientation", action="store_true", help="do not turn pages read sideways or upside down upright"
     )
+    pages.add_argument(
+        "--no-space-check", action="store_true",
+        help="keep the spaces the model read, unchecked against the gaps in each line's ink",
+    )  # fmt: skip
     add_progress_option(read, when=" and there are several pages")
     add_model_options(read)
     add_runtime_options(read)
@@ -169,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
     out = _prepare_output(args.output) if args.output is not None else None
     options = PageOptions(
         max_pixels=args.max_page_pixels, deskew=not args.no_deskew, orientation=not args.no_orientation,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size, check_spaces=not args.no_space_check,
     )  # fmt: skip
     recognizer = Recognizer.load(
         args.model, model_dir=args.model_dir, backend=args.backend, device=args.device, threads=args.threads,

@@ -19,13 +19,15 @@ class Decoded:
     """The text of one sample, its confidence P(text | image), and each character's probability.
 
     ``flagged`` is set when a lexicon decoder found no lexicon word to return and fell back to the
-    greedy text (see ``LexiconDecoder``).
+    greedy text (see ``LexiconDecoder``). ``positions``, where asked for (``inference.recognize_window``),
+    is each character's place along the image as a share of its width (``align.char_positions``).
     """
 
     text: str
     confidence: float
     char_probs: tuple[float, ...]
     flagged: bool = False
+    positions: tuple[float, ...] = ()
 
 
 class Decoder(Protocol):
@@ -35,6 +37,7 @@ class Decoder(Protocol):
     """
 
     name: str
+    charset: Charset  # what its classes spell
 
     def decode(
         self, log_probs: np.ndarray, lengths: np.ndarray, names: Sequence[str] | None = None

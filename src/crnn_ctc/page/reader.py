@@ -4,6 +4,7 @@ batches by the ``Recognizer`` with its decoder options, and each line's words bo
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from ..errors import ConfigError, PageError
 from .binarize import ink_mask, to_gray
 from .layout import Layout, analyse_layout
 from .skew import estimate_skew, lines_run_vertically
+from .spacing import respace
 from .types import Block, Box, Line, Page, Word
 
 if TYPE_CHECKING:
@@ -32,6 +34,7 @@ class PageOptions:
     ``analysis_pixels``: the layout is found on a copy of at most this many pixels (lines are still
     cut from the full-resolution page), so a 600-dpi scan costs about what a 200-dpi one does.
     ``min_line_confidence``: lines read with a lower P(text | line) are dropped (0 keeps every line).
+    ``check_spaces``: each line's word spaces are checked against the gaps in its ink (``spacing``).
     """
 
     max_pixels: int = 80_000_000
@@ -41,6 +44,7 @@ class PageOptions:
     batch_size: int = 32
     analysis_pixels: int = 4_000_000
     min_line_confidence: float = 0.0
+    check_spaces: bool = True
 
     def __post_init__(self) -> None:
         if self.max_pixels < 1 or self.analysis_pixels < 10_000:
@@ -130,9 +134,11 @@ class PageReader:
         names = [f"{source or 'page'} p{page_number} line {b + 1}.{n + 1}" for b, n, _ in pieces]
         crops = (_crop(page.gray, box) for _, _, box in pieces)
         predictions = list(self.recognizer.iter_recognize(crops, batch_size=options.batch_size, errors="report",
-                                                          names=names))  # fmt: skip
+                                                          names=names, positions=options.check_spaces))  # fmt: skip
         read: dict[tuple[int, int], list[tuple[Box, Prediction]]] = {}
         for (b, n, box), prediction in zip(pieces, predictions, strict=True):
+            if options.check_spaces:
+                prediction = _check_spaces(prediction, box, page)
             read.setdefault((b, n), []).append((box, prediction))
         blocks: list[Block] = []
         warnings = [f"{p.source}: {p.error}" for p in predictions if p.error]
@@ -166,14 +172,40 @@ def _scaled(box: Box, scale: float, limit: tuple[int, int] | None = None) -> Box
     return Box(x0, y0, x1, y1)
 
 
-def _crop(gray: np.ndarray, box: Box) -> np.ndarray:
-    """A line's image with a margin like the generator's crops: a fifth of its height above and below,
-    a third at the ends."""
+def _crop_box(box: Box, shape: tuple[int, ...]) -> Box:
+    """Where a line's image is cut: a margin like the generator's crops, a fifth of its height above and
+    below, a third at the ends."""
     pad_y, pad_x = max(1, round(0.2 * box.height)), max(2, round(0.35 * box.height))
-    height, width = gray.shape
-    y0, y1 = max(0, box.y0 - pad_y), min(height, box.y1 + pad_y)
-    x0, x1 = max(0, box.x0 - pad_x), min(width, box.x1 + pad_x)
-    return np.ascontiguousarray(gray[y0:y1, x0:x1])
+    height, width = shape[:2]
+    return Box(max(0, box.x0 - pad_x), max(0, box.y0 - pad_y), min(width, box.x1 + pad_x), min(height, box.y1 + pad_y))
+
+
+def _crop(gray: np.ndarray, box: Box) -> np.ndarray:
+    """A line's image (``_crop_box``)."""
+    cut = _crop_box(box, gray.shape)
+    return np.ascontiguousarray(gray[cut.y0 : cut.y1, cut.x0 : cut.x1])
+
+
+def _check_spaces(prediction: Prediction, box: Box, page: _Upright) -> Prediction:
+    """``prediction`` of the line piece ``box`` (page pixels) with its spaces checked against the ink
+    between its characters (``spacing.respace``), on the analysis mask."""
+    if not prediction.positions or not prediction.text.strip():
+        return prediction
+    cut, scale = _crop_box(box, page.gray.shape), page.scale
+    small = _analysis_box(box, scale)
+    empty = np.asarray(~page.mask[small.y0 : small.y1, small.x0 : small.x1].any(axis=0), dtype=bool)
+    columns = [(cut.x0 + share * cut.width) * scale - small.x0 for share in prediction.positions]
+    result = respace(prediction.text, prediction.char_probs, columns, empty, small.height)
+    if not (result.joined or result.split):
+        return prediction
+    shares = tuple(((column + small.x0) / scale - cut.x0) / cut.width for column in result.positions)
+    return dataclasses.replace(prediction, text=result.text, char_probs=result.char_probs, positions=shares)
+
+
+def _analysis_box(box: Box, scale: float) -> Box:
+    """A page-pixel box on the analysis copy, at least a pixel each way."""
+    x0, y0 = int(box.x0 * scale), int(box.y0 * scale)
+    return Box(x0, y0, max(x0 + 1, int(box.x1 * scale)), max(y0 + 1, int(box.y1 * scale)))
 
 
 def _ink_runs(mask: np.ndarray, box: Box) -> list[tuple[int, int]]:
@@ -225,8 +257,7 @@ def _words(prediction: Prediction, box: Box, page: _Upright) -> list[Word]:
         confidences.append(float(np.prod(probs[start : start + len(token)])) if probs else prediction.confidence)
         position = start + len(token)
     scale = page.scale
-    small = Box(int(box.x0 * scale), int(box.y0 * scale), max(int(box.x0 * scale) + 1, int(box.x1 * scale)),
-                max(int(box.y0 * scale) + 1, int(box.y1 * scale)))  # fmt: skip
+    small = _analysis_box(box, scale)
     runs = _ink_runs(page.mask, small)
     spans: list[tuple[int, int]]
     if len(tokens) == 1:

@@ -108,6 +108,7 @@ class ReadOptions(RecognizeOptions):
 
     deskew: bool = Field(True, description="straighten a page turned by up to 10 degrees before finding its lines")
     orientation: bool = Field(True, description="turn a page lying on its side or upside down upright first")
+    check_spaces: bool = Field(True, description="check the spaces read against the gaps in each line's ink")
     format: Literal["json", "hocr", "text"] = Field(
         "json", description="json (pages, blocks, lines, words, boxes), hocr (hOCR 1.2 XHTML) or text (plain)"
     )

@@ -160,6 +160,7 @@ _READ_MULTIPART_SCHEMA = {
         **_OPTION_PROPERTIES,
         "deskew": {"type": "boolean", "default": True},
         "orientation": {"type": "boolean", "default": True},
+        "check_spaces": {"type": "boolean", "default": True},
         "format": {"type": "string", "enum": ["json", "hocr", "text"], "default": "json"},
     },
     "required": ["image"],

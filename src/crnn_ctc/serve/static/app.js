@@ -197,6 +197,7 @@ async function readPage(file) {
   const form = options();
   form.append("deskew", document.getElementById("deskew").checked ? "true" : "false");
   form.append("orientation", document.getElementById("orientation").checked ? "true" : "false");
+  form.append("check_spaces", document.getElementById("check-spaces").checked ? "true" : "false");
   form.append("image", file, file.name);
   try {
     const [response, picture] = await Promise.all([fetch("/v1/read", { method: "POST", body: form }), pictureOf(file)]);
