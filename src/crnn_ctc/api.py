@@ -195,8 +195,14 @@ class Recognizer:
                 predictions.append(Prediction("", 0.0, (), source, outcome.reason))
             else:
                 predictions.append(
-                    Prediction(outcome.text, outcome.confidence, outcome.char_probs, source, flagged=outcome.flagged,
-                               positions=outcome.positions)
+                    Prediction(
+                        outcome.text,
+                        outcome.confidence,
+                        outcome.char_probs,
+                        source,
+                        flagged=outcome.flagged,
+                        positions=outcome.positions,
+                    )
                 )
         return predictions
 

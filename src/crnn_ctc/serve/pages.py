@@ -89,7 +89,9 @@ class PageService:
         engine = _DeadlineEngine(self.recognizer.engine, deadline)
         recognizer = Recognizer(self.recognizer.info, engine, decoder, max_pixels=config.max_page_pixels)
         page_options = PageOptions(
-            max_pixels=config.max_page_pixels, deskew=options.deskew, orientation=options.orientation,
+            max_pixels=config.max_page_pixels,
+            deskew=options.deskew,
+            orientation=options.orientation,
             check_spaces=options.check_spaces,
         )
         reader = PageReader(recognizer, page_options)
