@@ -172,8 +172,9 @@ PARITY_LEXICON = ["Hello", "Help", "coffee", "toffee", "STREET", "2026", "book",
         ({"decoder": "beam", "beam_width": "5", "block": "0"}, "beam", {"beam_width": 5, "block": "0"}),
         ({"decoder": "lexicon", "lexicon": "\n".join(PARITY_LEXICON)}, "lexicon", {"lexicon": PARITY_LEXICON}),
         ({"word_prior": "wordfreq", "prior_weight": "0.6"}, "beam", {"word_prior": "wordfreq", "prior_weight": 0.6}),
+        ({"lexicon": "\n".join(PARITY_LEXICON)}, "lexicon", {"lexicon": PARITY_LEXICON}),  # as --lexicon alone
     ],
-    ids=["greedy", "auto", "auto-everywhere", "beam", "lexicon", "word-prior"],
+    ids=["greedy", "auto", "auto-everywhere", "beam", "lexicon", "word-prior", "lexicon-alone"],
 )
 def test_the_service_reads_as_the_recognizer(
     client: httpx.Client, recognizer, fields: dict, decoder: str, options: dict

@@ -72,9 +72,12 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
 
 
 def decoder_name(args: argparse.Namespace) -> str:
-    """``--decoder``, else ``lexicon`` when a lexicon is given, ``beam`` with a word prior, else ``auto``."""
-    has_lexicon = args.lexicon or getattr(args, "image_lexicons", None)
-    return str(args.decoder or ("lexicon" if has_lexicon else "beam" if args.word_prior else "auto"))
+    """``--decoder``, else ``lexicon`` when a lexicon is given, ``beam`` with a word prior, else ``auto``
+    (``decode.chosen_decoding``)."""
+    from ..decode import chosen_decoding
+
+    has_lexicon = bool(args.lexicon or getattr(args, "image_lexicons", None))
+    return chosen_decoding(args.decoder, lexicon=has_lexicon, word_prior=args.word_prior, default="auto")[0]
 
 
 def word_list_file(args: argparse.Namespace) -> str | None:

@@ -159,7 +159,7 @@ class _Progress:
 
 def run(args: argparse.Namespace) -> int:
     from ..api import Recognizer
-    from ..decode import WORDFREQ
+    from ..decode import chosen_decoding
     from ..page.formats import page_to_json, page_to_text, pages_to_hocr
     from ..page.load import iter_pages
     from ..page.reader import PageOptions, PageReader
@@ -168,8 +168,10 @@ def run(args: argparse.Namespace) -> int:
     if problem is not None:
         print_error(problem)
         return EXIT_USAGE
-    if args.decoder is None and args.word_prior is None and not args.lexicon:
-        args.word_prior = WORDFREQ  # pages read with the word prior unless a decoder is named (docs/word_prior.md)
+    # Pages are read with the word prior unless a decoder, word prior or lexicon is named.
+    args.decoder, args.word_prior = chosen_decoding(
+        args.decoder, lexicon=bool(args.lexicon), word_prior=args.word_prior, default="auto", pages=True
+    )
     out = _prepare_output(args.output) if args.output is not None else None
     options = PageOptions(
         max_pixels=args.max_page_pixels, deskew=not args.no_deskew, orientation=not args.no_orientation,

@@ -153,6 +153,22 @@ def _lexicon(
     return Lexicon(source, charset, index=index)
 
 
+def chosen_decoding(
+    decoder: str | None, *, lexicon: bool, word_prior: str | None, default: str, pages: bool = False
+) -> tuple[str, str | None]:
+    """The decoder and word prior a request means (a command line, a service request), the one rule for both.
+
+    Pages are read with the English word prior unless a decoder, word prior or lexicon is named
+    (docs/word_prior.md). A decoder named is used; else a lexicon means the lexicon decoder, a word prior
+    beam search, and nothing the caller's ``default``.
+    """
+    if pages and decoder is None and word_prior is None and not lexicon:
+        word_prior = WORDFREQ
+    if decoder is None:
+        decoder = "lexicon" if lexicon else "beam" if word_prior else default
+    return decoder, word_prior
+
+
 def _image_lexicons(
     source: str | Path | Mapping[str, Iterable[str]] | ImageWordPairs | ImageLexicons | None, charset: Charset
 ) -> ImageLexicons | None:
@@ -182,6 +198,7 @@ __all__ = [
     "WordPrior",
     "WordPriorSettings",
     "allowed_classes",
+    "chosen_decoding",
     "ctc",
     "make_decoder",
     "prefix_beam_search",

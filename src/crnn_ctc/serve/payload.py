@@ -7,14 +7,14 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 
-from ..decode import GREEDY_ABOVE, DecoderOptions
+from ..decode import GREEDY_ABOVE, DecoderOptions, chosen_decoding
 from .config import ServeConfig
 from .errors import ImageProblem, ServeError, describe_problems
 
@@ -24,6 +24,7 @@ JSON_TYPES = ("application/json",)
 MULTIPART_TYPE = "multipart/form-data"
 _JSONBody = TypeVar("_JSONBody", bound=BaseModel)
 _Options = TypeVar("_Options", bound="RecognizeOptions")
+DecoderName = Literal["auto", "greedy", "beam", "lexicon"]
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class RecognizeOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    decoder: Literal["auto", "greedy", "beam", "lexicon"] = Field(
+    decoder: DecoderName = Field(
         "greedy",
         description="greedy (best path), auto (greedy where the model is sure, beam search with the English word "
         "prior where it is not: crnn predict's default), beam (CTC prefix beam search) or lexicon (the CRNN "
@@ -64,11 +65,17 @@ class RecognizeOptions(BaseModel):
         description="the auto decoder keeps greedy readings of at least this confidence, reads the others again",
     )  # fmt: skip
 
+    reads_pages: ClassVar[bool] = False
+
     @model_validator(mode="after")
-    def _word_prior_means_beam(self) -> RecognizeOptions:
-        """A word prior without a decoder named reads with beam search, as ``--word-prior`` does."""
-        if self.word_prior is not None and "decoder" not in self.model_fields_set:
-            self.decoder = "beam"
+    def _decoder_from_what_is_named(self) -> RecognizeOptions:
+        """Without a decoder named, a lexicon means the lexicon decoder and a word prior beam search (as on
+        the command line: ``decode.chosen_decoding``); pages are read with the English word prior."""
+        named = self.decoder if "decoder" in self.model_fields_set else None
+        decoder, word_prior = chosen_decoding(
+            named, lexicon=bool(self.lexicon), word_prior=self.word_prior, default="greedy", pages=self.reads_pages
+        )
+        self.decoder, self.word_prior = cast(DecoderName, decoder), cast(Literal["wordfreq"] | None, word_prior)
         return self
 
     @property
@@ -100,11 +107,7 @@ class ReadOptions(RecognizeOptions):
     prior or lexicon named, a page is read with beam search and the English word prior, as ``crnn read``
     does (docs/word_prior.md); ``decoder=greedy`` reads it greedily."""
 
-    @model_validator(mode="after")
-    def _pages_read_with_the_word_prior(self) -> ReadOptions:
-        if not {"decoder", "word_prior", "lexicon"} & self.model_fields_set:
-            self.word_prior, self.decoder = "wordfreq", "beam"
-        return self
+    reads_pages: ClassVar[bool] = True
 
     deskew: bool = Field(True, description="straighten a page turned by up to 10 degrees before finding its lines")
     orientation: bool = Field(True, description="turn a page lying on its side or upside down upright first")
