@@ -44,3 +44,16 @@ def test_a_wide_gap_read_through_gets_a_space_and_touching_letters_lose_one() ->
     assert alone.text == "inthe" and alone.split == 0
     # Positions that do not fit the text leave it as read.
     assert respace(text, probs, columns[:3], empty, height=20).text == text
+
+
+def test_no_space_is_added_around_full_stops_or_between_letters_no_wider_apart_than_their_neighbours() -> None:
+    """A typewriter face inside proportional text: ``*.deb`` and ``1.0`` stand as wide apart as the line's
+    word spaces, and so do monospaced letters (``d e b``); neither gets a space."""
+    empty, centres = _line([("a", 5, 7), ("*", 4, 7), (".", 2, 7), ("d", 5, 6), ("e", 5, 6), ("b", 5, 7), ("z", 5, 0)])
+    text = "a *.deb z"
+    letters = iter(x for _, x in centres)
+    columns: list[float] = []
+    for char in text:
+        columns.append(columns[-1] + 0.5 if char == " " else next(letters))
+    result = respace(text, [0.9] * len(text), columns, empty, height=20)
+    assert (result.text, result.split) == (text, 0)

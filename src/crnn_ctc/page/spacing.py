@@ -26,11 +26,18 @@ import numpy as np
 
 # Chosen on 15 synthetic pages (scripts/choose_spacing.py: 31,436 neighbouring pairs, 29 extra and 65
 # missing spaces read): joining below 0.1 line heights fixed 20 and broke 1; splitting at the line's
-# median space read (and at least 0.2 line heights; monospaced letters stand that far apart) fixed 22
-# and broke 3. A fixed split threshold could not tell monospaced letters from proportional spaces.
+# median space read (at least 0.2 line heights: monospaced letters stand that far apart) and twice the
+# neighbouring letter gaps, between letters, digits and word-ending or -starting marks, fixed 12 and
+# broke 1. Real pages showed why the letters-only rule: a typewriter face inside proportional text sets
+# ``*.deb`` and ``1.0`` as wide apart as the text's word spaces.
 JOIN_BELOW = 0.1  # line heights (the line box, ascenders to descenders: about an em)
 SPLIT_SHARE = 1.0  # of the line's median gap at the spaces read
 SPLIT_MIN = 0.2  # line heights
+CONTRAST = 2.0  # a split gap is at least this many times its neighbouring letter gaps
+# A space is added only after a letter, digit or one of these, and before a letter, digit or one of
+# these: not around full stops, slashes, asterisks (file names, URLs, numbers: ``*.deb``, ``1.0``).
+ENDS_A_WORD = ",;:!?)]"
+STARTS_A_WORD = "(["
 
 
 @dataclass(frozen=True)
@@ -65,24 +72,38 @@ def run_gap(runs: np.ndarray, left: float, right: float) -> int:
     return int((runs[a + 1 : b + 1, 0] - runs[a:b, 1]).max())
 
 
-def respace(
+@dataclass(frozen=True)
+class PairDecision:
+    """Two neighbouring characters (their indices in the text as read), the gap between them in pixels,
+    and whether a space stood between them as read and after the check."""
+
+    left: int
+    right: int
+    gap: int
+    read: bool
+    checked: bool
+
+
+def space_decisions(
     text: str,
-    char_probs: Sequence[float],
     columns: Sequence[float],
     empty: np.ndarray,
     height: float,
     join_below: float = JOIN_BELOW,
     split_share: float = SPLIT_SHARE,
     split_min: float = SPLIT_MIN,
-) -> Respaced:
-    """``text`` with its spaces checked against ``empty`` (one flag a column of the line: no ink there).
+    contrast: float = CONTRAST,
+) -> list[PairDecision]:
+    """Each pair of neighbouring non-space characters of ``text``, with the check's decision.
 
-    ``columns`` is each character's column in ``empty``'s coordinates, never decreasing; ``height``
-    the line's height in the same pixels. Each pair of neighbouring characters is split by the widest
-    gap between the ink runs they lie on (``run_gap``). A space added takes the probability 1.
+    ``columns`` is each character's column in ``empty``'s coordinates (one flag a column of the line:
+    no ink there), never decreasing; ``height`` the line's height in the same pixels. The gap of a pair
+    is the widest between the ink runs its characters lie on (``run_gap``). A space is only added
+    between two letters or digits whose gap is also at least ``contrast`` times each neighbouring
+    pair's that was read without a space (``ENDS_A_WORD`` and ``STARTS_A_WORD`` count as letters
+    there): full stops and monospaced letters stand apart in words (``*.deb``, ``1.0`` set in a
+    typewriter face inside proportional text).
     """
-    if len(columns) != len(text) or len(char_probs) != len(text) or not text.strip():
-        return Respaced(text, tuple(char_probs), tuple(columns), 0, 0)
     runs = ink_runs(empty)
     letters = [index for index, char in enumerate(text) if char != " "]
     pairs = [(i, j, run_gap(runs, columns[i], columns[j]), " " in text[i + 1 : j])
@@ -90,15 +111,43 @@ def respace(
     spaces = [gap for _, _, gap, spaced in pairs if spaced]
     split = max(split_min * height, split_share * float(np.median(spaces))) if spaces else math.inf
     join = join_below * height
-    chars, probs, places = [text[letters[0]]], [char_probs[letters[0]]], [columns[letters[0]]]
+    decisions = []
+    for index, (i, j, gap, spaced) in enumerate(pairs):
+        if spaced:
+            checked = gap >= join
+        else:
+            near = [pairs[k][2] for k in (index - 1, index + 1) if 0 <= k < len(pairs) and not pairs[k][3]]
+            checked = (
+                gap >= split
+                and (text[i].isalnum() or text[i] in ENDS_A_WORD)
+                and (text[j].isalnum() or text[j] in STARTS_A_WORD)
+                and all(gap >= contrast * other for other in near)
+            )
+        decisions.append(PairDecision(i, j, gap, spaced, checked))
+    return decisions
+
+
+def respace(
+    text: str,
+    char_probs: Sequence[float],
+    columns: Sequence[float],
+    empty: np.ndarray,
+    height: float,
+) -> Respaced:
+    """``text`` with its spaces checked against the ink (``space_decisions``). A space added takes the
+    probability 1; positions and probabilities follow the characters."""
+    if len(columns) != len(text) or len(char_probs) != len(text) or not text.strip():
+        return Respaced(text, tuple(char_probs), tuple(columns), 0, 0)
+    first = next(index for index, char in enumerate(text) if char != " ")
+    chars, probs, places = [text[first]], [char_probs[first]], [columns[first]]
     joined = added = 0
-    for i, j, gap, spaced in pairs:
-        if spaced and gap < join:
-            joined += 1
-        elif spaced or gap >= split:
-            added += not spaced
+    for pair in space_decisions(text, columns, empty, height):
+        i, j = pair.left, pair.right
+        joined += pair.read and not pair.checked
+        added += pair.checked and not pair.read
+        if pair.checked:
             chars.append(" ")
-            probs.append(char_probs[j - 1] if spaced else 1.0)
+            probs.append(char_probs[j - 1] if pair.read else 1.0)
             places.append((columns[i] + columns[j]) / 2.0)
         chars.append(text[j])
         probs.append(char_probs[j])
