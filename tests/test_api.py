@@ -83,3 +83,15 @@ def test_invalid_arguments(recognizer) -> None:
         recognizer.recognize([render_word("x")], batch_size=0)
     with pytest.raises(ValueError, match="errors"):
         list(recognizer.iter_recognize([render_word("x")], errors="ignore"))
+
+
+def test_positions_say_where_each_character_lies(recognizer, word_images) -> None:
+    """``positions=True``: one place a character, in order, inside the image; the text is unchanged."""
+    plain = recognizer.recognize(word_images)
+    placed = list(recognizer.iter_recognize(word_images, positions=True))
+    assert [p.text for p in placed] == [p.text for p in plain]
+    for prediction in placed:
+        assert len(prediction.positions) == len(prediction.text)
+        assert list(prediction.positions) == sorted(prediction.positions)
+        assert all(0.0 <= place <= 1.0 for place in prediction.positions)
+    assert all(p.positions == () for p in plain)
