@@ -81,3 +81,16 @@ def test_allow_and_block_restrict_the_symbols(rng) -> None:
     assert only_b[0].confidence == pytest.approx(exact[best_b], rel=1e-6)
     with pytest.raises(ValueError, match="beam width"):
         BeamSearchDecoder(CHARSET, beam_width=0)
+
+
+def test_a_symbol_may_follow_itself_without_a_blank_only_at_the_repeat_penalty() -> None:
+    """Two steps of 'a' with no blank between: CTC reads ``a``; with a repeat penalty the beam also holds
+    ``aa``, scored as the path a|a times the penalty, which a word prior can then prefer."""
+    probs = np.array([[0.05, 0.9, 0.05], [0.05, 0.9, 0.05]])
+    log_probs = np.log(probs)[np.newaxis]
+    plain = dict(prefix_beam_search(log_probs, np.array([2]), 5)[0])
+    assert plain.get((1, 1), -np.inf) == -np.inf  # no alignment reads two a's
+    penalty = np.log(0.1)
+    repeated = dict(prefix_beam_search(log_probs, np.array([2]), 5, repeat_penalty=penalty)[0])
+    assert repeated[(1, 1)] == pytest.approx(np.log(0.9 * 0.9 * 0.1), rel=1e-6)
+    assert repeated[(1,)] == pytest.approx(plain[(1,)])  # the single letter's score is unchanged

@@ -8,6 +8,7 @@ nothing is pruned and the final scores are the exact P(labelling | image).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,6 +25,14 @@ NEG_INF = -np.inf
 # e^-10 instead, the texts of IIIT5K and the held-out words and lines came out the same, at about twice
 # the time (docs/word_prior.md).
 SYMBOL_FLOOR = -7.0
+# With a word prior, a symbol may follow itself without a blank between, at this log-probability: CTC
+# needs a blank step between double letters, and a narrow pair (ff, tt, the ffi ligature) on a printed
+# line can be too few steps wide for one (``dificult``, ``htps``). At e^-2.3, with the prior's weight
+# 0.4, the doubled word must be about 300 times as frequent as the word read (``of``/``off``, ``al``/``all``
+# stay as read): in practice a non-word becoming a word. IIIT5K and the held-out words and lines read
+# exactly the same at e^-2.3 and e^-4.6 as without it (docs/word_prior.md); the confidence stays the
+# model's P(text | image), which is low for such a text.
+UNBLANKED_REPEAT = math.log(0.1)
 
 
 class _Trie:
@@ -143,6 +152,7 @@ def prefix_beam_search(
     beam_width: int,
     allowed: np.ndarray | None = None,
     extensions: ExtensionScores | None = None,
+    repeat_penalty: float | None = None,
 ) -> list[list[tuple[tuple[int, ...], float]]]:
     """Each sample's final beam, best first: (labels, score) pairs, labels as class indices. The score is
     the log-probability, plus the word prior's score of the text when ``extensions`` brings one (the
@@ -157,7 +167,7 @@ def prefix_beam_search(
     trie = _Trie(samples, classes, extensions)
     beams = _Beams.start(samples, beam_width)
     for step in range(min(total_steps, int(np.max(lengths, initial=0)))):
-        stay_blank, stay_symbol, extend = _extensions(beams, log_probs[:, step, :].astype(np.float64))
+        stay_blank, stay_symbol, extend = _extensions(beams, log_probs[:, step, :].astype(np.float64), repeat_penalty)
         active = step < lengths
         prior = trie.prior_scores(beams.node, log_probs[:, step, :], active) if extensions is not None else None
         beams = _advance(beams, stay_blank, stay_symbol, extend, active[:, np.newaxis], trie, prior)
@@ -174,18 +184,25 @@ def prefix_beam_search(
     return result
 
 
-def _extensions(beams: _Beams, step_log_probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _extensions(
+    beams: _Beams, step_log_probs: np.ndarray, repeat_penalty: float | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One more step's scores: of each prefix staying as it is, ending in a blank and in its symbol,
     (samples, width) each, and of each extension by a symbol, (samples, width, classes - 1). An extension
-    that is already in the beam is merged into that entry, and is -inf among the extensions."""
+    that is already in the beam is merged into that entry, and is -inf among the extensions.
+    ``repeat_penalty`` (log): the prefix's own last symbol may also follow it without a blank between,
+    at that cost (``UNBLANKED_REPEAT``)."""
     blank_score, symbol_score = beams.blank_score, beams.symbol_score
     node, parent, last = beams.node, beams.parent, beams.last
     symbols = np.arange(1, step_log_probs.shape[1])
     total = np.logaddexp(blank_score, symbol_score)
     stay_blank = total + step_log_probs[:, BLANK, np.newaxis]
     stay_symbol = symbol_score + np.take_along_axis(step_log_probs, last, axis=1)
-    # Extending by the prefix's own last symbol needs a blank in between.
-    from_score = np.where(last[:, :, np.newaxis] == symbols, blank_score[:, :, np.newaxis], total[:, :, np.newaxis])
+    # Extending by the prefix's own last symbol needs a blank in between (or pays the repeat penalty).
+    repeat_from = blank_score
+    if repeat_penalty is not None:
+        repeat_from = np.logaddexp(blank_score, symbol_score + repeat_penalty)
+    from_score = np.where(last[:, :, np.newaxis] == symbols, repeat_from[:, :, np.newaxis], total[:, :, np.newaxis])
     extend = from_score + step_log_probs[:, np.newaxis, 1:]
     # An extension that is already in the beam merges into that entry.
     is_parent = (parent[:, :, np.newaxis] == node[:, np.newaxis, :]) & (node[:, np.newaxis, :] >= 0)
@@ -267,6 +284,7 @@ class BeamSearchDecoder:
 
     def decode(self, log_probs: np.ndarray, lengths: np.ndarray, names: Sequence[str] | None = None) -> list[Decoded]:
         log_probs, lengths = check_shapes(log_probs, lengths, self.charset)
-        beams = prefix_beam_search(log_probs, lengths, self.beam_width, self.allowed, self._extensions)
+        repeat = UNBLANKED_REPEAT if self._extensions is not None else None
+        beams = prefix_beam_search(log_probs, lengths, self.beam_width, self.allowed, self._extensions, repeat)
         labels = [list(beam[0][0]) if beam else [] for beam in beams]
         return decoded_batch(self.charset, log_probs, lengths, labels)
