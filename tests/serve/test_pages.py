@@ -95,7 +95,7 @@ def test_a_page_posted_as_json_base64_with_options(client: TestClient) -> None:
     image, lines = drawn_page()
     body = {
         "image": {"data": base64.b64encode(encoded(image, "JPEG", quality=92)).decode(), "name": "scan.jpg"},
-        "decoder": "beam", "beam_width": 4, "deskew": False, "orientation": False,
+        "decoder": "beam", "beam_width": 4, "deskew": False, "orientation": False, "check_spaces": False,
     }  # fmt: skip
     response = client.post("/v1/read", json=body)
     assert response.status_code == 200, response.text
