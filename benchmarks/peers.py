@@ -15,7 +15,8 @@ Our variants (``--ours``): ``auto`` (what ``crnn predict`` uses: the bundled mod
 ONNX Runtime), ``onnx`` (fp32 ONNX Runtime) and ``torch`` (PyTorch eager), each at ``bNN`` (batch
 size), decoded as ``crnn predict`` does by default (the ``auto`` decoder: greedy, and beam search with the
 English word prior where the model is unsure); ``+greedy`` decodes greedily only (``auto+greedy@b64``),
-``+words`` with beam search and the word prior for every image (``auto+words@b64``, docs/word_prior.md).
+``+words`` with beam search and the word prior for every image (``auto+words@b64``, docs/word_prior.md),
+``+narrow`` with ``auto`` but without its wider second reading of unsure images (``auto+narrow@b64``).
 Our variants are timed before and after the peers, and the mean of the two passes is reported, since a
 shared machine's load drifts.
 
@@ -72,9 +73,12 @@ def run_ours(args: argparse.Namespace) -> None:
             images.append(image.convert("RGB"))
     start = time.perf_counter()
     words = DecoderOptions(word_prior="wordfreq")
-    decoders = {"": ("auto", None), "greedy": ("greedy", None), "words": ("beam", words)}
+    decoders = {
+        "": ("auto", None), "greedy": ("greedy", None), "words": ("beam", words),
+        "narrow": ("auto", DecoderOptions(wider=None)),
+    }  # fmt: skip
     if prior not in decoders:
-        raise SystemExit(f"--ours {args.worker}: the suffixes are +greedy and +words (the word prior)")
+        raise SystemExit(f"--ours {args.worker}: the suffixes are +greedy, +words (the word prior) and +narrow")
     decoder, options = decoders[prior]
     recognizer = Recognizer.load(None, backend=backend, threads=args.threads, decoder=decoder, decoder_options=options)
     load_s = time.perf_counter() - start

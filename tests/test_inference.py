@@ -113,3 +113,39 @@ def test_decoder_options_are_hashable_and_equal_for_the_same_words() -> None:
     assert listed != DecoderOptions(lexicon=["alpha"], allow="ab")
     per_image = DecoderOptions(image_lexicons={"x.png": ["ok", "no"]})
     assert {per_image: 1}[DecoderOptions(image_lexicons={"x.png": ("ok", "no")})] == 1
+
+
+class NarrowUnsureEngine(WidthEngine):
+    """``WidthEngine``, sure of every step (0.999) of images 100 pixels wide or more, and unsure of the
+    symbols (0.6) of narrower ones."""
+
+    def run(self, batch: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        log_probs, lengths = super().run(batch, widths)
+        best = log_probs.argmax(axis=2)
+        probs = np.full(log_probs.shape, 1e-4)
+        for row, width in enumerate(widths):
+            for step, symbol in enumerate(best[row]):
+                sure = 0.999 if width >= 100 or symbol == 0 else 0.6
+                probs[row, step, symbol] = sure
+                if sure < 0.9:
+                    probs[row, step, 0] = 1 - sure
+        probs /= probs.sum(axis=2, keepdims=True)
+        return np.log(probs).astype(np.float32), lengths
+
+
+def test_auto_reads_an_unsure_image_wider_and_keeps_the_more_confident_reading() -> None:
+    """``auto``: an image read unsure at its width (96) is read 1.15 times wider (112, a multiple of 4;
+    sure) and that reading is kept; one read sure (124) is read once; without ``wider`` the unsure
+    reading stands."""
+    from crnn_ctc.decode import make_decoder
+
+    engine = NarrowUnsureEngine()
+    decoder = make_decoder("auto", DIGITS, DecoderOptions(wider=1.15))
+    inputs = [(_image(96), "narrow"), (_image(124), "wide")]
+    narrow, wide = recognize_window(engine, decoder, inputs, CONFIG, batch_size=4, positions=True)
+    assert (narrow.text, wide.text) == ("112", "124")
+    assert len(narrow.positions) == 3
+    assert engine.calls == [[124], [96], [112]]  # 96 is under 0.85 of 124: a batch of its own
+    plain = make_decoder("auto", DIGITS, DecoderOptions(wider=None))
+    unsure, _ = recognize_window(NarrowUnsureEngine(), plain, inputs, CONFIG, batch_size=4)
+    assert unsure.text == "96" and unsure.confidence < narrow.confidence

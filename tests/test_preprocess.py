@@ -6,7 +6,7 @@ from PIL import Image
 
 from conftest import render_word
 from crnn_ctc.errors import ConfigError, ImageError
-from crnn_ctc.preprocess import PAD_VALUE, PreprocessConfig, collate, load_image, preprocess
+from crnn_ctc.preprocess import PAD_VALUE, PreprocessConfig, collate, image_to_array, load_image, preprocess
 
 CONFIG = PreprocessConfig()
 
@@ -170,3 +170,14 @@ def test_width_groups_batch_similar_widths_widest_first() -> None:
     assert width_groups([], max_batch=8) == []
     with pytest.raises(ValueError, match="max_batch"):
         width_groups(widths, max_batch=0)
+
+
+def test_an_image_can_be_read_wider_through_the_same_path() -> None:
+    """``width_scale`` stretches the width the image is resized to (a multiple of 4 still), nothing else."""
+    config = PreprocessConfig()
+    assert config.target_width(100, 32) == 100
+    assert config.target_width(100, 32, width_scale=1.15) == 116  # 115, to a multiple of 4
+    assert config.target_width(100, 64, width_scale=1.15) == 56  # 57.5, to a multiple of 4
+    image = Image.new("L", (100, 32), 128)
+    assert image_to_array(image, config, width_scale=1.15).shape == (1, 32, 116)
+    assert PreprocessConfig(fixed_width=200).target_width(100, 32, width_scale=1.15) == 200

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 
 import numpy as np
 
-from .decode import Decoded, Decoder
+from .decode import AutoDecoder, Decoded, Decoder
 from .decode.align import char_positions
 from .errors import ImageError
 from .preprocess import DEFAULT_MAX_PIXELS, ImageInput, PreprocessConfig, collate, preprocess, width_groups
@@ -27,13 +27,17 @@ Item = TypeVar("Item")
 
 
 def preprocess_each(
-    inputs: Iterable[tuple[ImageInput, str]], config: PreprocessConfig, *, max_pixels: int = DEFAULT_MAX_PIXELS
+    inputs: Iterable[tuple[ImageInput, str]],
+    config: PreprocessConfig,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    width_scale: float = 1.0,
 ) -> Iterator[np.ndarray | ImageError]:
     """Each (input, source name) as a (C, H, w) array, or the ``ImageError`` that says why it cannot be
     read; in order, one at a time (a caller that stops at the first error reads nothing after it)."""
     for image, source in inputs:
         try:
-            yield preprocess(image, config, name=source, max_pixels=max_pixels)
+            yield preprocess(image, config, name=source, max_pixels=max_pixels, width_scale=width_scale)
         except ImageError as error:
             yield error
 
@@ -108,12 +112,66 @@ def recognize_window(
             outcomes[slot] = prepared
         else:
             arrays[slot] = prepared
-    readable = list(arrays)
-    for group in group_by_width(readable, [arrays[slot].shape[2] for slot in readable], batch_size):
-        output = run_group(engine, decoder, [arrays[slot] for slot in group], [inputs[slot][1] for slot in group])
+    # The auto decoder that may read unsure images wider: greedy first, the rest once the wider readings are in.
+    auto = decoder if isinstance(decoder, AutoDecoder) and decoder.wider is not None else None
+    rows: dict[int, np.ndarray] = {}  # each image's log-probs (steps, classes), where needed later
+    for group, output in _forward(engine, auto.greedy if auto else decoder, arrays, inputs, batch_size):
         for row, (slot, decoded) in enumerate(zip(group, output.decoded, strict=True)):
-            if positions and decoded is not None:
-                places = char_positions(output.row_log_probs(row)[0], decoded.text, decoder.charset)
-                decoded = dataclasses.replace(decoded, positions=places)
             outcomes[slot] = decoded
+            if auto is not None or positions:
+                rows[slot] = output.row_log_probs(row)[0]
+    if auto is not None:
+        _reread_unsure(engine, auto, inputs, config, outcomes, rows, batch_size, max_pixels)
+    if positions:
+        for slot, log_probs in rows.items():
+            read = outcomes[slot]
+            assert isinstance(read, Decoded)
+            places = char_positions(log_probs, read.text, decoder.charset)
+            outcomes[slot] = dataclasses.replace(read, positions=places)
     return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _forward(
+    engine: Engine,
+    decoder: Decoder,
+    arrays: dict[int, np.ndarray],
+    inputs: Sequence[tuple[ImageInput, str]],
+    batch_size: int,
+) -> Iterator[tuple[list[int], GroupOutput]]:
+    """Each group of similar widths among ``arrays`` (by slot) and its ``run_group`` output."""
+    slots = list(arrays)
+    for group in group_by_width(slots, [arrays[slot].shape[2] for slot in slots], batch_size):
+        yield group, run_group(engine, decoder, [arrays[slot] for slot in group], [inputs[slot][1] for slot in group])
+
+
+def _reread_unsure(
+    engine: Engine,
+    auto: AutoDecoder,
+    inputs: Sequence[tuple[ImageInput, str]],
+    config: PreprocessConfig,
+    outcomes: list[Decoded | ImageError | None],
+    rows: dict[int, np.ndarray],
+    batch_size: int,
+    max_pixels: int,
+) -> None:
+    """The ``auto`` decoder's second look at the images its greedy reading is unsure of: each read again
+    ``auto.wider`` times wider, the more confident greedy reading kept, and those still unsure read again
+    with the beam and the word prior (``AutoDecoder.reread``). Updates ``outcomes`` and ``rows``."""
+
+    def unsure(slot: int) -> bool:
+        outcome = outcomes[slot]
+        return isinstance(outcome, Decoded) and outcome.confidence < auto.greedy_above
+
+    slots = [slot for slot in rows if unsure(slot)]
+    assert auto.wider is not None
+    prepared = preprocess_each([inputs[slot] for slot in slots], config, max_pixels=max_pixels, width_scale=auto.wider)
+    wider = {slot: array for slot, array in zip(slots, prepared, strict=True) if not isinstance(array, ImageError)}
+    for group, output in _forward(engine, auto.greedy, wider, inputs, batch_size):
+        for row, (slot, decoded) in enumerate(zip(group, output.decoded, strict=True)):
+            current = outcomes[slot]
+            if decoded is not None and isinstance(current, Decoded) and decoded.confidence > current.confidence:
+                outcomes[slot], rows[slot] = decoded, output.row_log_probs(row)[0]
+    still = [slot for slot in slots if unsure(slot)]
+    reread = auto.reread([rows[slot] for slot in still], [inputs[slot][1] for slot in still])
+    for slot, decoded in zip(still, reread, strict=True) if reread is not None else ():
+        outcomes[slot] = decoded

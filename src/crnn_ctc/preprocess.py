@@ -91,14 +91,15 @@ class PreprocessConfig(ConfigBase):
         if self.resample not in _RESAMPLING:
             raise ConfigError(f"resample must be one of {', '.join(_RESAMPLING)}, got {self.resample!r}")
 
-    def target_width(self, width: int, height: int) -> int:
-        """Width after resizing an image of ``width`` x ``height`` to the model's height."""
+    def target_width(self, width: int, height: int, width_scale: float = 1.0) -> int:
+        """Width after resizing an image of ``width`` x ``height`` to the model's height, stretched
+        ``width_scale`` times (a reading of the same crop wider: ``inference.recognize_window``)."""
         if self.fixed_width is not None:
             return self.fixed_width
         multiple = self.width_multiple
         lowest = math.ceil(self.min_width / multiple) * multiple
         highest = (self.max_width // multiple) * multiple
-        scaled = width * self.height / height
+        scaled = width * width_scale * self.height / height
         return int(min(max(round(scaled / multiple) * multiple, lowest), highest))
 
 
@@ -245,10 +246,10 @@ def _to_8bit(image: Image.Image, name: str) -> Image.Image:
         raise ImageError(name, f"cannot convert image mode {mode!r} to RGB: {error}") from None
 
 
-def image_to_array(image: Image.Image, config: PreprocessConfig) -> np.ndarray:
+def image_to_array(image: Image.Image, config: PreprocessConfig, width_scale: float = 1.0) -> np.ndarray:
     """A decoded image -> normalised float32 array of shape (channels, height, width)."""
     image = image.convert("L" if config.channels == 1 else "RGB")
-    width = config.target_width(*image.size)
+    width = config.target_width(*image.size, width_scale=width_scale)
     if image.size != (width, config.height):
         image = image.resize((width, config.height), _RESAMPLING[config.resample])
     pixels = np.asarray(image, dtype=np.float32)
@@ -266,9 +267,10 @@ def preprocess(
     *,
     name: str | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    width_scale: float = 1.0,
 ) -> np.ndarray:
     """Any supported image input -> normalised (channels, height, width) float32 array."""
-    return image_to_array(load_image(source, name=name, max_pixels=max_pixels), config)
+    return image_to_array(load_image(source, name=name, max_pixels=max_pixels), config, width_scale)
 
 
 # A batch's narrowest image is at least this share of its widest. Padding costs as much as image on a

@@ -167,8 +167,8 @@ PARITY_LEXICON = ["Hello", "Help", "coffee", "toffee", "STREET", "2026", "book",
     ("fields", "decoder", "options"),
     [
         ({}, "greedy", {}),
-        ({"decoder": "auto"}, "auto", {}),
-        ({"decoder": "auto", "greedy_above": "1.0"}, "auto", {"greedy_above": 1.0}),  # the prior for every image
+        ({"decoder": "auto"}, "auto", {"wider": None}),  # the service's auto does not read unsure images wider
+        ({"decoder": "auto", "greedy_above": "1.0"}, "auto", {"greedy_above": 1.0, "wider": None}),  # the prior for all
         ({"decoder": "beam", "beam_width": "5", "block": "0"}, "beam", {"beam_width": 5, "block": "0"}),
         ({"decoder": "lexicon", "lexicon": "\n".join(PARITY_LEXICON)}, "lexicon", {"lexicon": PARITY_LEXICON}),
         ({"word_prior": "wordfreq", "prior_weight": "0.6"}, "beam", {"word_prior": "wordfreq", "prior_weight": 0.6}),

@@ -25,7 +25,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_runtime_options(parser: argparse.ArgumentParser) -> None:
-    from ..decode import DECODERS, GREEDY_ABOVE
+    from ..decode import DECODERS, GREEDY_ABOVE, WIDER
     from ..runtime import BACKENDS
 
     group = parser.add_argument_group("inference")
@@ -57,6 +57,11 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
         "--greedy-above", type=float, default=GREEDY_ABOVE, metavar="P",
         help="the auto decoder keeps greedy readings of at least this confidence and reads the others again "
         "with beam search and the word prior (default: %(default)s; 0: greedy only, 1: beam for all)",
+    )  # fmt: skip
+    group.add_argument(
+        "--wider", type=float, default=WIDER, metavar="X",
+        help="the auto decoder first reads those unsure images X times wider too, and keeps the more confident "
+        "reading (default: %(default)s; 1: not)",
     )  # fmt: skip
     group.add_argument("--allow", metavar="CHARS", help="read only these symbols (every decoder)")
     group.add_argument("--block", metavar="CHARS", help="never read these symbols (every decoder)")
@@ -94,7 +99,7 @@ def decoder_options(args: argparse.Namespace) -> DecoderOptions:
         beam_width=args.beam_width, lexicon=args.lexicon, image_lexicons=getattr(args, "image_lexicons", None),
         max_edit_distance=args.max_edit_distance, allow=args.allow, block=args.block,
         word_prior=args.word_prior, prior_weight=args.prior_weight, prior_bonus=args.prior_bonus,
-        greedy_above=args.greedy_above,
+        greedy_above=args.greedy_above, wider=args.wider,
     )  # fmt: skip
 
 

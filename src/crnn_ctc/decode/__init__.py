@@ -21,7 +21,7 @@ from typing import Literal
 from ..charset import Charset
 from ..errors import ConfigError
 from . import ctc
-from .auto import GREEDY_ABOVE, AutoDecoder, reads_english
+from .auto import GREEDY_ABOVE, WIDER, AutoDecoder, reads_english
 from .base import Decoded, Decoder, allowed_classes
 from .beam import BeamSearchDecoder, prefix_beam_search
 from .bktree import BKTree
@@ -48,7 +48,8 @@ class DecoderOptions:
     ``word_prior``: ``"wordfreq"`` (English), a word list file (a word and optional count a line) or a built
     ``WordPrior``, for the beam decoder; ``prior_weight``/``prior_bonus`` say how much it counts (None: the
     defaults of ``WordPriorSettings``, chosen in docs/word_prior.md). ``greedy_above``: the ``auto`` decoder
-    keeps greedy readings at least this confident and reads the others again with the beam and the prior.
+    keeps greedy readings at least this confident and reads the others again with the beam and the prior;
+    ``wider``: it first reads them this much wider too, where the images are at hand (None: not).
     """
 
     beam_width: int = 10
@@ -63,6 +64,7 @@ class DecoderOptions:
     prior_weight: float | None = None
     prior_bonus: float | None = None
     greedy_above: float = GREEDY_ABOVE
+    wider: float | None = WIDER
 
     def __post_init__(self) -> None:
         if self.lexicon is not None and not isinstance(self.lexicon, (str, Path, Lexicon, tuple)):
@@ -99,7 +101,7 @@ def make_decoder(
 
         return AutoDecoder(
             charset, word_prior=load_prior if source is not None else None, greedy_above=options.greedy_above,
-            beam_width=options.beam_width, allow=options.allow, block=options.block,
+            beam_width=options.beam_width, allow=options.allow, block=options.block, wider=options.wider,
         )  # fmt: skip
     if name == "greedy" or name == "beam":
         if has_lexicon:
@@ -182,6 +184,7 @@ def _image_lexicons(
 __all__ = [
     "DECODERS",
     "GREEDY_ABOVE",
+    "WIDER",
     "WORDFREQ",
     "AutoDecoder",
     "BKTree",

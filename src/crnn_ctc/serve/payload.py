@@ -82,15 +82,17 @@ class RecognizeOptions(BaseModel):
     def is_default(self) -> bool:
         """Whether these options build the service's own decoder (greedy), which the batcher runs for every
         default request in one call."""
-        return self.decoder_key() == ("greedy", DecoderOptions())
+        return self.decoder_key() == ("greedy", DecoderOptions(wider=None))
 
     def decoder_key(self) -> tuple[str, DecoderOptions]:
         """The decoder these options build: its name and its (hashable) options, the key of the service's
-        decoder cache. An empty ``allow``, ``block`` or ``lexicon`` means none."""
+        decoder cache. An empty ``allow``, ``block`` or ``lexicon`` means none. The service's ``auto`` does
+        not read unsure images wider (``wider=None``): it decodes each image from the batcher's log-probs,
+        and a wider reading would need another pass through the batcher."""
         options = DecoderOptions(
             beam_width=self.beam_width, lexicon=self.lexicon or None, max_edit_distance=self.max_edit_distance,
             allow=self.allow or None, block=self.block or None, word_prior=self.word_prior,
-            prior_weight=self.prior_weight, prior_bonus=self.prior_bonus, greedy_above=self.greedy_above,
+            prior_weight=self.prior_weight, prior_bonus=self.prior_bonus, greedy_above=self.greedy_above, wider=None,
         )  # fmt: skip
         return self.decoder, options
 
