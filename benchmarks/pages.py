@@ -12,6 +12,8 @@ Three sets of pages:
 
 Each page is saved as a PNG (with its resolution) before timing; each engine then reads that file.
 Ours: ``PageReader`` over ``Recognizer.load()`` (the bundled model, default backend) at ``--threads``,
+decoded greedily (``crnn-ctc``), with ``auto`` (``crnn read``'s default) and, with ``--word-prior``, with
+beam search and the prior on every line,
 timed from opening the PNG to the ``Page``, the model loaded once. Tesseract: ``tesseract PAGE OUT txt
 hocr``, one process a page with ``OMP_THREAD_LIMIT=--threads``, timed as a whole (its start-up and model
 load are part of every page; ``tesseract_startup_s`` in the JSON measures them on a blank image). The
@@ -137,13 +139,20 @@ class OurReader:
     """``PageReader`` over the bundled model, loaded once."""
 
     def __init__(
-        self, threads: int = 1, backend: str = "auto", word_prior: str | None = None, check_spaces: bool = True
+        self,
+        threads: int = 1,
+        backend: str = "auto",
+        word_prior: str | None = None,
+        check_spaces: bool = True,
+        decoder: str = "greedy",
     ) -> None:
         from crnn_ctc import Recognizer
         from crnn_ctc.decode import DecoderOptions
         from crnn_ctc.page import PageOptions, PageReader
 
-        decoder, options = ("beam", DecoderOptions(word_prior=word_prior)) if word_prior else ("greedy", None)
+        options = None
+        if word_prior:  # beam search with the prior on every line
+            decoder, options = "beam", DecoderOptions(word_prior=word_prior)
         recognizer = Recognizer.load(backend=backend, threads=threads, decoder=decoder, decoder_options=options)
         self.reader = PageReader(recognizer, PageOptions(check_spaces=check_spaces))
 
@@ -332,7 +341,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if missing:
                 note(f"real pages: PDFs missing; `make bench-pages-data` installs {', '.join(missing)}")
             pages += (clean if "real" in sets else []) + (degraded if "real-degraded" in sets else [])
-        engines: dict[str, Callable[[Path], Reading]] = {"crnn-ctc": OurReader(args.threads, args.backend)}
+        engines: dict[str, Callable[[Path], Reading]] = {
+            "crnn-ctc": OurReader(args.threads, args.backend),
+            "crnn-ctc auto (crnn read)": OurReader(args.threads, args.backend, decoder="auto"),
+        }
         if args.word_prior:
             engines["crnn-ctc + word prior"] = OurReader(args.threads, args.backend, args.word_prior)
         if args.spaces_as_read:

@@ -168,9 +168,8 @@ def run(args: argparse.Namespace) -> int:
     if problem is not None:
         print_error(problem)
         return EXIT_USAGE
-    # Pages are read with the word prior unless a decoder, word prior or lexicon is named.
     args.decoder, args.word_prior = chosen_decoding(
-        args.decoder, lexicon=bool(args.lexicon), word_prior=args.word_prior, default="auto", pages=True
+        args.decoder, lexicon=bool(args.lexicon), word_prior=args.word_prior, default="auto"
     )
     out = _prepare_output(args.output) if args.output is not None else None
     options = PageOptions(

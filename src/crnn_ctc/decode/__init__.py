@@ -156,16 +156,13 @@ def _lexicon(
 
 
 def chosen_decoding(
-    decoder: str | None, *, lexicon: bool, word_prior: str | None, default: str, pages: bool = False
+    decoder: str | None, *, lexicon: bool, word_prior: str | None, default: str
 ) -> tuple[str, str | None]:
     """The decoder and word prior a request means (a command line, a service request), the one rule for both.
 
-    Pages are read with the English word prior unless a decoder, word prior or lexicon is named
-    (docs/word_prior.md). A decoder named is used; else a lexicon means the lexicon decoder, a word prior
-    beam search, and nothing the caller's ``default``.
+    A decoder named is used; else a lexicon means the lexicon decoder, a word prior beam search, and
+    nothing the caller's ``default``.
     """
-    if pages and decoder is None and word_prior is None and not lexicon:
-        word_prior = WORDFREQ
     if decoder is None:
         decoder = "lexicon" if lexicon else "beam" if word_prior else default
     return decoder, word_prior

@@ -14,7 +14,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 
-from ..decode import GREEDY_ABOVE, DecoderOptions, chosen_decoding
+from ..decode import GREEDY_ABOVE, WIDER, DecoderOptions, chosen_decoding
 from .config import ServeConfig
 from .errors import ImageProblem, ServeError, describe_problems
 
@@ -65,16 +65,17 @@ class RecognizeOptions(BaseModel):
         description="the auto decoder keeps greedy readings of at least this confidence, reads the others again",
     )  # fmt: skip
 
+    # Pages are read with ``auto`` (as ``crnn read``), images with greedy decoding (the batcher's).
     reads_pages: ClassVar[bool] = False
 
     @model_validator(mode="after")
     def _decoder_from_what_is_named(self) -> RecognizeOptions:
         """Without a decoder named, a lexicon means the lexicon decoder and a word prior beam search (as on
-        the command line: ``decode.chosen_decoding``); pages are read with the English word prior."""
+        the command line: ``decode.chosen_decoding``), and nothing the endpoint's default."""
         named = self.decoder if "decoder" in self.model_fields_set else None
-        decoder, word_prior = chosen_decoding(
-            named, lexicon=bool(self.lexicon), word_prior=self.word_prior, default="greedy", pages=self.reads_pages
-        )
+        default = "auto" if self.reads_pages else "greedy"
+        lexicon = bool(self.lexicon)
+        decoder, word_prior = chosen_decoding(named, lexicon=lexicon, word_prior=self.word_prior, default=default)
         self.decoder, self.word_prior = cast(DecoderName, decoder), cast(Literal["wordfreq"] | None, word_prior)
         return self
 
@@ -86,13 +87,14 @@ class RecognizeOptions(BaseModel):
 
     def decoder_key(self) -> tuple[str, DecoderOptions]:
         """The decoder these options build: its name and its (hashable) options, the key of the service's
-        decoder cache. An empty ``allow``, ``block`` or ``lexicon`` means none. The service's ``auto`` does
-        not read unsure images wider (``wider=None``): it decodes each image from the batcher's log-probs,
-        and a wider reading would need another pass through the batcher."""
+        decoder cache. An empty ``allow``, ``block`` or ``lexicon`` means none. ``auto`` on images does not
+        read unsure ones wider (``wider=None``): the service decodes each image from the batcher's
+        log-probs, and a wider reading would need another pass through the batcher; on pages it does."""
         options = DecoderOptions(
             beam_width=self.beam_width, lexicon=self.lexicon or None, max_edit_distance=self.max_edit_distance,
             allow=self.allow or None, block=self.block or None, word_prior=self.word_prior,
-            prior_weight=self.prior_weight, prior_bonus=self.prior_bonus, greedy_above=self.greedy_above, wider=None,
+            prior_weight=self.prior_weight, prior_bonus=self.prior_bonus, greedy_above=self.greedy_above,
+            wider=WIDER if self.reads_pages else None,
         )  # fmt: skip
         return self.decoder, options
 
@@ -106,8 +108,8 @@ class ImagePayload(BaseModel):
 
 class ReadOptions(RecognizeOptions):
     """``POST /v1/read``: the decoding options, and how to read the page and answer. With no decoder, word
-    prior or lexicon named, a page is read with beam search and the English word prior, as ``crnn read``
-    does (docs/word_prior.md); ``decoder=greedy`` reads it greedily."""
+    prior or lexicon named, a page is read with ``auto`` (its wider reading and the English word prior where
+    the model is unsure), as ``crnn read`` does; ``decoder=greedy`` reads it greedily."""
 
     reads_pages: ClassVar[bool] = True
 
