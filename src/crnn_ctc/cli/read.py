@@ -41,9 +41,10 @@ def add_command(commands: argparse._SubParsersAction) -> None:
         help="read whole pages: text lines found and read in reading order",
         description=(
             "Find the text lines of each page (a scan, a photo of a document, a screenshot, a PDF) and read "
-            "them in reading order. PDFs and multi-page TIFFs give one page each. Lines are read with beam "
-            "search and the English word prior (--word-prior wordfreq) unless --decoder, --word-prior or "
-            "--lexicon says otherwise (--decoder greedy: twice as fast). See docs/reading_pages.md."
+            "them in reading order. PDFs and multi-page TIFFs give one page each. Lines are read with the "
+            "auto decoder (greedy where the model is sure; wider, then beam search with the English word "
+            "prior where it is not) unless --decoder, --word-prior or --lexicon says otherwise (--decoder "
+            "greedy: faster, without the prior). See docs/reading_pages.md."
         ),
         epilog=(
             "Formats: text = the page's lines, paragraphs apart by a blank line, pages apart by a form feed; "
@@ -159,7 +160,6 @@ class _Progress:
 
 def run(args: argparse.Namespace) -> int:
     from ..api import Recognizer
-    from ..decode import chosen_decoding
     from ..page.formats import page_to_json, page_to_text, pages_to_hocr
     from ..page.load import iter_pages
     from ..page.reader import PageOptions, PageReader
@@ -168,9 +168,6 @@ def run(args: argparse.Namespace) -> int:
     if problem is not None:
         print_error(problem)
         return EXIT_USAGE
-    args.decoder, args.word_prior = chosen_decoding(
-        args.decoder, lexicon=bool(args.lexicon), word_prior=args.word_prior, default="auto"
-    )
     out = _prepare_output(args.output) if args.output is not None else None
     options = PageOptions(
         max_pixels=args.max_page_pixels, deskew=not args.no_deskew, orientation=not args.no_orientation,
