@@ -31,7 +31,7 @@ from .word_prior import WordPrior
 GREEDY_ABOVE = 0.8
 # An unsure crop is also read this much wider, and the more confident greedy reading goes on (to the beam
 # where still unsure). Scene words are often set narrow, and the model was trained on natural widths:
-# chosen on the held-out synthetic words, words with context and printed lines, where 1.15 gained 0.4
+# chosen on the held-out synthetic words, words with context and printed lines, where 1.15 gained 0.2
 # to 1.4 points with ``auto`` and also adding 0.85 lost them again (docs/word_prior.md, "Read wider").
 WIDER = 1.15
 

@@ -8,7 +8,8 @@ words a third of an em. CTC places each character at a step of the line (``decod
 gap between the ink runs two neighbouring characters lie on is the gap that separates them. Between two
 characters the model read apart, a gap narrower than ``JOIN_BELOW`` line heights joins them; between
 two it read together, one as wide as the line's median space read (``SPLIT_SHARE``, and at least
-``SPLIT_MIN`` line heights) puts a space. In between, the model's reading stands.
+``SPLIT_MIN`` line heights), ``CONTRAST`` times its neighbours' gaps, between letters or digits, puts a
+space. In between, the model's reading stands.
 
 Written here because no layout library we could use reads the spaces of a line already recognised.
 The thresholds were chosen on synthetic pages of our generator (``scripts/choose_spacing.py``), never
