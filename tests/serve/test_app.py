@@ -167,14 +167,15 @@ PARITY_LEXICON = ["Hello", "Help", "coffee", "toffee", "STREET", "2026", "book",
     ("fields", "decoder", "options"),
     [
         ({}, "greedy", {}),
-        ({"decoder": "auto"}, "auto", {"wider": None}),  # the service's auto does not read unsure images wider
-        ({"decoder": "auto", "greedy_above": "1.0"}, "auto", {"greedy_above": 1.0, "wider": None}),  # the prior for all
+        ({"decoder": "auto"}, "auto", {}),  # unsure images read wider too, through the batcher
+        ({"decoder": "auto", "greedy_above": "1.0"}, "auto", {"greedy_above": 1.0}),  # all: wider, then the prior
+        ({"decoder": "auto", "wider": "1"}, "auto", {"wider": 1.0}),
         ({"decoder": "beam", "beam_width": "5", "block": "0"}, "beam", {"beam_width": 5, "block": "0"}),
         ({"decoder": "lexicon", "lexicon": "\n".join(PARITY_LEXICON)}, "lexicon", {"lexicon": PARITY_LEXICON}),
         ({"word_prior": "wordfreq", "prior_weight": "0.6"}, "beam", {"word_prior": "wordfreq", "prior_weight": 0.6}),
         ({"lexicon": "\n".join(PARITY_LEXICON)}, "lexicon", {"lexicon": PARITY_LEXICON}),  # as --lexicon alone
     ],
-    ids=["greedy", "auto", "auto-everywhere", "beam", "lexicon", "word-prior", "lexicon-alone"],
+    ids=["greedy", "auto", "auto-everywhere", "auto-not-wider", "beam", "lexicon", "word-prior", "lexicon-alone"],
 )
 def test_the_service_reads_as_the_recognizer(
     client: httpx.Client, recognizer, fields: dict, decoder: str, options: dict

@@ -28,7 +28,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from .._version import __version__
 from ..api import Recognizer
 from ..bundle import read_description
-from ..decode import DECODERS, Decoded, Decoder, DecoderOptions, make_decoder
+from ..decode import DECODERS, AutoDecoder, Decoded, Decoder, DecoderOptions, make_decoder
 from ..errors import CrnnError
 from ..preprocess import preprocess
 from .batcher import Batcher, BatchResult
@@ -159,6 +159,8 @@ class Service:
         if decoder is None:
             decoded = [result.decoded for result in results]
             decode_seconds = [result.decode_s for result in results]
+        elif isinstance(decoder, AutoDecoder) and decoder.wider is not None:
+            decoded, decode_seconds = await self._auto_reading_wider(decoder, uploads, results, deadline)
         else:
             decoded, decode_seconds = await anyio.to_thread.run_sync(
                 _decode_each, decoder, results, names, deadline, abandon_on_cancel=True
@@ -167,6 +169,45 @@ class Service:
         answers = [_answer(index, *row) for index, row in enumerate(rows)]
         return RecognizeResponse(results=answers, decoder=options.decoder, total_ms=_ms(time.perf_counter() - started))
 
+    async def _auto_reading_wider(
+        self, auto: AutoDecoder, uploads: list[Upload], results: list[BatchResult], deadline: float
+    ) -> tuple[list[Decoded | None], list[float]]:
+        """``auto`` as ``inference.recognize_window`` runs it: greedy readings, the unsure images read again
+        ``auto.wider`` times wider through the batcher, the more confident greedy reading kept, and those
+        still unsure reread with the beam and the word prior. Each image's decode time includes its share."""
+        names = [upload.name for upload in uploads]
+        readings, seconds = await anyio.to_thread.run_sync(
+            _decode_each, auto.greedy, results, names, deadline, abandon_on_cancel=True
+        )
+        rows = [_steps(result) for result in results]
+        unsure = [i for i, read in enumerate(readings) if read is not None and read.confidence < auto.greedy_above]
+        if unsure and auto.wider is not None:
+            scale: float = auto.wider
+            wider, _ = await anyio.to_thread.run_sync(
+                self._prepare, [uploads[i] for i in unsure], deadline, scale,
+                limiter=self.limiter, abandon_on_cancel=True,
+            )  # fmt: skip
+            again = await self.batcher.submit(wider, [names[i] for i in unsure], decode=False)
+            second, more = await anyio.to_thread.run_sync(
+                _decode_each, auto.greedy, again, [names[i] for i in unsure], deadline, abandon_on_cancel=True
+            )
+            for i, result, reading, spent in zip(unsure, again, second, more, strict=True):
+                seconds[i] += spent
+                current = readings[i]
+                if reading is not None and current is not None and reading.confidence > current.confidence:
+                    readings[i], rows[i] = reading, _steps(result)
+        still = [i for i in unsure if (reading := readings[i]) is not None and reading.confidence < auto.greedy_above]
+        if still:
+            started = time.perf_counter()
+            reread = await anyio.to_thread.run_sync(
+                auto.reread, [rows[i] for i in still], [names[i] for i in still], abandon_on_cancel=True
+            )
+            share = (time.perf_counter() - started) / len(still)
+            for i, reading in zip(still, reread, strict=True) if reread is not None else ():
+                readings[i] = reading
+                seconds[i] += share
+        return readings, seconds
+
     def _build_decoder(self, key: tuple[str, DecoderOptions]) -> Decoder:
         name, options = key
         try:
@@ -174,8 +215,11 @@ class Service:
         except (ValueError, CrnnError) as error:
             raise ServeError(422, "invalid_options", f"invalid decoding options: {error}") from None
 
-    def _prepare(self, uploads: list[Upload], deadline: float) -> tuple[list[np.ndarray], list[float]]:
-        """Every upload preprocessed, or a 422 naming each one that cannot be (the whole request fails)."""
+    def _prepare(
+        self, uploads: list[Upload], deadline: float, width_scale: float = 1.0
+    ) -> tuple[list[np.ndarray], list[float]]:
+        """Every upload preprocessed (``width_scale`` times wider: ``auto``'s second reading), or a 422 naming
+        each one that cannot be (the whole request fails)."""
         arrays: list[np.ndarray] = []
         seconds: list[float] = []
         problems: list[ImageProblem] = []
@@ -184,7 +228,9 @@ class Service:
             _check_time(deadline)
             started = time.perf_counter()
             try:
-                arrays.append(preprocess(upload.data, config, name=upload.name, max_pixels=max_pixels))
+                arrays.append(
+                    preprocess(upload.data, config, name=upload.name, max_pixels=max_pixels, width_scale=width_scale)
+                )
             except CrnnError as error:  # ImageError: empty, not an image, truncated, too many pixels...
                 problems.append(ImageProblem(index, upload.name, getattr(error, "reason", str(error))))
             except Exception as error:  # a decoder bug must not take the service down: refuse this image
@@ -224,6 +270,12 @@ def _check_time(deadline: float) -> None:
     """Stop a thread's work for a request whose time budget is spent (its answer is already a 503)."""
     if time.monotonic() > deadline:
         raise TimeoutError("the request's time budget is spent")
+
+
+def _steps(result: BatchResult) -> np.ndarray:
+    """An image's log-probs over its steps, (steps, classes), as the batcher returned them undecoded."""
+    assert result.log_probs is not None
+    return result.log_probs[0]
 
 
 def _decode_each(

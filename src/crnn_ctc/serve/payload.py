@@ -64,6 +64,9 @@ class RecognizeOptions(BaseModel):
         GREEDY_ABOVE, ge=0, le=1,
         description="the auto decoder keeps greedy readings of at least this confidence, reads the others again",
     )  # fmt: skip
+    wider: float = Field(
+        WIDER, ge=1, le=4, description="the auto decoder first reads those others this much wider too (1: not)"
+    )
 
     # Pages are read with ``auto`` (as ``crnn read``), images with greedy decoding (the batcher's).
     reads_pages: ClassVar[bool] = False
@@ -83,18 +86,16 @@ class RecognizeOptions(BaseModel):
     def is_default(self) -> bool:
         """Whether these options build the service's own decoder (greedy), which the batcher runs for every
         default request in one call."""
-        return self.decoder_key() == ("greedy", DecoderOptions(wider=None))
+        return self.decoder_key() == ("greedy", DecoderOptions())
 
     def decoder_key(self) -> tuple[str, DecoderOptions]:
         """The decoder these options build: its name and its (hashable) options, the key of the service's
-        decoder cache. An empty ``allow``, ``block`` or ``lexicon`` means none. ``auto`` on images does not
-        read unsure ones wider (``wider=None``): the service decodes each image from the batcher's
-        log-probs, and a wider reading would need another pass through the batcher; on pages it does."""
+        decoder cache. An empty ``allow``, ``block`` or ``lexicon`` means none."""
         options = DecoderOptions(
             beam_width=self.beam_width, lexicon=self.lexicon or None, max_edit_distance=self.max_edit_distance,
             allow=self.allow or None, block=self.block or None, word_prior=self.word_prior,
             prior_weight=self.prior_weight, prior_bonus=self.prior_bonus, greedy_above=self.greedy_above,
-            wider=WIDER if self.reads_pages else None,
+            wider=self.wider,
         )  # fmt: skip
         return self.decoder, options
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ..decode import GREEDY_ABOVE
+from ..decode import GREEDY_ABOVE, WIDER
 from .payload import MULTIPART_TYPE, ReadJSON, RecognizeJSON
 
 
@@ -124,6 +124,7 @@ _OPTION_PROPERTIES: dict[str, Any] = {
     "prior_weight": {"type": "number"},
     "prior_bonus": {"type": "number"},
     "greedy_above": {"type": "number", "default": GREEDY_ABOVE},
+    "wider": {"type": "number", "default": WIDER},
 }
 _MULTIPART_SCHEMA = {
     "type": "object",
