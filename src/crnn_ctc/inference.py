@@ -114,14 +114,14 @@ def recognize_window(
             arrays[slot] = prepared
     # The auto decoder that may read unsure images wider: greedy first, the rest once the wider readings are in.
     auto = decoder if isinstance(decoder, AutoDecoder) and decoder.wider is not None else None
-    rows: dict[int, np.ndarray] = {}  # each image's log-probs (steps, classes), where needed later
+    rows: dict[int, np.ndarray] = {}  # log-probs (steps, classes) of the images still needed: unsure, or placed
     for group, output in _forward(engine, auto.greedy if auto else decoder, arrays, inputs, batch_size):
         for row, (slot, decoded) in enumerate(zip(group, output.decoded, strict=True)):
             outcomes[slot] = decoded
-            if auto is not None or positions:
+            if positions or (auto is not None and auto.unsure(decoded)):
                 rows[slot] = output.row_log_probs(row)[0]
     if auto is not None:
-        _reread_unsure(engine, auto, inputs, config, outcomes, rows, batch_size, max_pixels)
+        _read_unsure_wider(engine, auto, inputs, config, outcomes, rows, batch_size, max_pixels)
     if positions:
         for slot, log_probs in rows.items():
             read = outcomes[slot]
@@ -144,7 +144,7 @@ def _forward(
         yield group, run_group(engine, decoder, [arrays[slot] for slot in group], [inputs[slot][1] for slot in group])
 
 
-def _reread_unsure(
+def _read_unsure_wider(
     engine: Engine,
     auto: AutoDecoder,
     inputs: Sequence[tuple[ImageInput, str]],
@@ -155,23 +155,17 @@ def _reread_unsure(
     max_pixels: int,
 ) -> None:
     """The ``auto`` decoder's second look at the images its greedy reading is unsure of: each read again
-    ``auto.wider`` times wider, the more confident greedy reading kept, and those still unsure read again
-    with the beam and the word prior (``AutoDecoder.reread``). Updates ``outcomes`` and ``rows``."""
-
-    def unsure(slot: int) -> bool:
-        outcome = outcomes[slot]
-        return isinstance(outcome, Decoded) and outcome.confidence < auto.greedy_above
-
-    slots = [slot for slot in rows if unsure(slot)]
+    ``auto.wider`` times wider, then ``AutoDecoder.settle``. Updates ``outcomes`` and ``rows``."""
+    unsure = {slot: read for slot, read in enumerate(outcomes) if isinstance(read, Decoded) and auto.unsure(read)}
     assert auto.wider is not None
+    slots = list(unsure)
     prepared = preprocess_each([inputs[slot] for slot in slots], config, max_pixels=max_pixels, width_scale=auto.wider)
-    wider = {slot: array for slot, array in zip(slots, prepared, strict=True) if not isinstance(array, ImageError)}
-    for group, output in _forward(engine, auto.greedy, wider, inputs, batch_size):
+    arrays = {slot: array for slot, array in zip(slots, prepared, strict=True) if not isinstance(array, ImageError)}
+    wider: dict[int, tuple[Decoded, np.ndarray]] = {}
+    for group, output in _forward(engine, auto.greedy, arrays, inputs, batch_size):
         for row, (slot, decoded) in enumerate(zip(group, output.decoded, strict=True)):
-            current = outcomes[slot]
-            if decoded is not None and isinstance(current, Decoded) and decoded.confidence > current.confidence:
-                outcomes[slot], rows[slot] = decoded, output.row_log_probs(row)[0]
-    still = [slot for slot in slots if unsure(slot)]
-    reread = auto.reread([rows[slot] for slot in still], [inputs[slot][1] for slot in still])
-    for slot, decoded in zip(still, reread, strict=True) if reread is not None else ():
-        outcomes[slot] = decoded
+            if decoded is not None:
+                wider[slot] = (decoded, output.row_log_probs(row)[0])
+    auto.settle(unsure, rows, wider, {slot: inputs[slot][1] for slot in slots})
+    for slot, reading in unsure.items():
+        outcomes[slot] = reading

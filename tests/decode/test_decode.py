@@ -110,9 +110,9 @@ def test_allow_and_block_hold_for_greedy_and_confidence_stays_the_models(rng) ->
 def test_the_decoder_a_request_means_whether_named_or_not() -> None:
     """One rule for the command line and the service: a decoder named is used; else a lexicon means the
     lexicon decoder, a word prior beam search, nothing the caller's default."""
-    from crnn_ctc.decode import chosen_decoding
+    from crnn_ctc.decode import chosen_decoder
 
-    assert chosen_decoding(None, lexicon=False, word_prior=None, default="auto") == ("auto", None)
-    assert chosen_decoding(None, lexicon=True, word_prior=None, default="greedy") == ("lexicon", None)
-    assert chosen_decoding(None, lexicon=False, word_prior="words.txt", default="auto") == ("beam", "words.txt")
-    assert chosen_decoding("greedy", lexicon=True, word_prior=None, default="auto") == ("greedy", None)
+    assert chosen_decoder(None, lexicon=False, word_prior=False, default="auto") == "auto"
+    assert chosen_decoder(None, lexicon=True, word_prior=False, default="greedy") == "lexicon"
+    assert chosen_decoder(None, lexicon=False, word_prior=True, default="auto") == "beam"
+    assert chosen_decoder("greedy", lexicon=True, word_prior=False, default="auto") == "greedy"

@@ -78,11 +78,11 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
 
 def decoder_name(args: argparse.Namespace) -> str:
     """``--decoder``, else ``lexicon`` when a lexicon is given, ``beam`` with a word prior, else ``auto``
-    (``decode.chosen_decoding``)."""
-    from ..decode import chosen_decoding
+    (``decode.chosen_decoder``)."""
+    from ..decode import chosen_decoder
 
     has_lexicon = bool(args.lexicon or getattr(args, "image_lexicons", None))
-    return chosen_decoding(args.decoder, lexicon=has_lexicon, word_prior=args.word_prior, default="auto")[0]
+    return chosen_decoder(args.decoder, lexicon=has_lexicon, word_prior=args.word_prior is not None, default="auto")
 
 
 def word_list_file(args: argparse.Namespace) -> str | None:

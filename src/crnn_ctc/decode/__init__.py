@@ -155,17 +155,13 @@ def _lexicon(
     return Lexicon(source, charset, index=index)
 
 
-def chosen_decoding(
-    decoder: str | None, *, lexicon: bool, word_prior: str | None, default: str
-) -> tuple[str, str | None]:
-    """The decoder and word prior a request means (a command line, a service request), the one rule for both.
-
-    A decoder named is used; else a lexicon means the lexicon decoder, a word prior beam search, and
-    nothing the caller's ``default``.
-    """
-    if decoder is None:
-        decoder = "lexicon" if lexicon else "beam" if word_prior else default
-    return decoder, word_prior
+def chosen_decoder(decoder: str | None, *, lexicon: bool, word_prior: bool, default: str) -> str:
+    """The decoder a request means (a command line, a service request), the one rule for both: a decoder
+    named is used; else a lexicon means the lexicon decoder, a word prior beam search, and nothing the
+    caller's ``default``."""
+    if decoder is not None:
+        return decoder
+    return "lexicon" if lexicon else "beam" if word_prior else default
 
 
 def _image_lexicons(
@@ -198,7 +194,7 @@ __all__ = [
     "WordPrior",
     "WordPriorSettings",
     "allowed_classes",
-    "chosen_decoding",
+    "chosen_decoder",
     "ctc",
     "make_decoder",
     "prefix_beam_search",

@@ -90,12 +90,34 @@ class AutoDecoder:
     def decode(self, log_probs: np.ndarray, lengths: np.ndarray, names: Sequence[str] | None = None) -> list[Decoded]:
         log_probs, lengths = check_shapes(log_probs, lengths, self.charset)
         results = self.greedy.decode(log_probs, lengths, names)
-        unsure = [row for row, result in enumerate(results) if result.confidence < self.greedy_above]
+        unsure = [row for row, result in enumerate(results) if self.unsure(result)]
         rows = [log_probs[row, : int(lengths[row])] for row in unsure]
         reread = self.reread(rows, [names[row] for row in unsure] if names else None)
         for row, result in zip(unsure, reread, strict=True) if reread is not None else ():
             results[row] = result
         return results
+
+    def unsure(self, reading: Decoded | None) -> bool:
+        """Whether a greedy reading is below ``greedy_above`` (read again: wider, then with the prior)."""
+        return reading is not None and reading.confidence < self.greedy_above
+
+    def settle(
+        self,
+        readings: dict[int, Decoded],
+        rows: dict[int, np.ndarray],
+        wider: dict[int, tuple[Decoded, np.ndarray]],
+        names: dict[int, str],
+    ) -> None:
+        """The second look at unsure readings (by index, with their log-probs and names), given their wider
+        ones (index -> greedy reading and log-probs): the more confident reading of each is kept, and
+        those still unsure are read again with the beam and the prior. Updates ``readings`` and ``rows``."""
+        for index, (reading, log_probs) in wider.items():
+            if reading.confidence > readings[index].confidence:
+                readings[index], rows[index] = reading, log_probs
+        still = [index for index, reading in readings.items() if self.unsure(reading)]
+        reread = self.reread([rows[index] for index in still], [names[index] for index in still])
+        for index, reading in zip(still, reread, strict=True) if reread is not None else ():
+            readings[index] = reading
 
     def reread(self, rows: Sequence[np.ndarray], names: Sequence[str] | None = None) -> list[Decoded] | None:
         """Beam search with the word prior over each row's log-probabilities (steps, classes); None without

@@ -173,39 +173,34 @@ class Service:
         self, auto: AutoDecoder, uploads: list[Upload], results: list[BatchResult], deadline: float
     ) -> tuple[list[Decoded | None], list[float]]:
         """``auto`` as ``inference.recognize_window`` runs it: greedy readings, the unsure images read again
-        ``auto.wider`` times wider through the batcher, the more confident greedy reading kept, and those
-        still unsure reread with the beam and the word prior. Each image's decode time includes its share."""
+        ``auto.wider`` times wider through the batcher, then ``AutoDecoder.settle``. The second look's time
+        is shared among the images it was for."""
         names = [upload.name for upload in uploads]
         readings, seconds = await anyio.to_thread.run_sync(
             _decode_each, auto.greedy, results, names, deadline, abandon_on_cancel=True
         )
-        rows = [_steps(result) for result in results]
-        unsure = [i for i, read in enumerate(readings) if read is not None and read.confidence < auto.greedy_above]
-        if unsure and auto.wider is not None:
-            scale: float = auto.wider
-            wider, _ = await anyio.to_thread.run_sync(
-                self._prepare, [uploads[i] for i in unsure], deadline, scale,
-                limiter=self.limiter, abandon_on_cancel=True,
-            )  # fmt: skip
-            again = await self.batcher.submit(wider, [names[i] for i in unsure], decode=False)
-            second, more = await anyio.to_thread.run_sync(
-                _decode_each, auto.greedy, again, [names[i] for i in unsure], deadline, abandon_on_cancel=True
-            )
-            for i, result, reading, spent in zip(unsure, again, second, more, strict=True):
-                seconds[i] += spent
-                current = readings[i]
-                if reading is not None and current is not None and reading.confidence > current.confidence:
-                    readings[i], rows[i] = reading, _steps(result)
-        still = [i for i in unsure if (reading := readings[i]) is not None and reading.confidence < auto.greedy_above]
-        if still:
-            started = time.perf_counter()
-            reread = await anyio.to_thread.run_sync(
-                auto.reread, [rows[i] for i in still], [names[i] for i in still], abandon_on_cancel=True
-            )
-            share = (time.perf_counter() - started) / len(still)
-            for i, reading in zip(still, reread, strict=True) if reread is not None else ():
-                readings[i] = reading
-                seconds[i] += share
+        unsure = {i: read for i, read in enumerate(readings) if read is not None and auto.unsure(read)}
+        if not unsure or auto.wider is None:
+            return readings, seconds
+        started = time.perf_counter()
+        scale: float = auto.wider
+        indices = list(unsure)
+        arrays, _ = await anyio.to_thread.run_sync(
+            self._prepare, [uploads[i] for i in indices], deadline, scale, limiter=self.limiter, abandon_on_cancel=True
+        )
+        again = await self.batcher.submit(arrays, [names[i] for i in indices], decode=False)
+        second, _ = await anyio.to_thread.run_sync(
+            _decode_each, auto.greedy, again, [names[i] for i in indices], deadline, abandon_on_cancel=True
+        )
+        wider = {i: (read, _steps(result)) for i, read, result in zip(indices, second, again, strict=True) if read}
+        rows = {i: _steps(results[i]) for i in indices}
+        await anyio.to_thread.run_sync(
+            auto.settle, unsure, rows, wider, {i: names[i] for i in indices}, abandon_on_cancel=True
+        )
+        share = (time.perf_counter() - started) / len(indices)
+        for i, read in unsure.items():
+            readings[i] = read
+            seconds[i] += share
         return readings, seconds
 
     def _build_decoder(self, key: tuple[str, DecoderOptions]) -> Decoder:

@@ -14,7 +14,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 
-from ..decode import GREEDY_ABOVE, WIDER, DecoderOptions, chosen_decoding
+from ..decode import GREEDY_ABOVE, WIDER, DecoderOptions, chosen_decoder
 from .config import ServeConfig
 from .errors import ImageProblem, ServeError, describe_problems
 
@@ -74,12 +74,11 @@ class RecognizeOptions(BaseModel):
     @model_validator(mode="after")
     def _decoder_from_what_is_named(self) -> RecognizeOptions:
         """Without a decoder named, a lexicon means the lexicon decoder and a word prior beam search (as on
-        the command line: ``decode.chosen_decoding``), and nothing the endpoint's default."""
+        the command line: ``decode.chosen_decoder``), and nothing the endpoint's default."""
         named = self.decoder if "decoder" in self.model_fields_set else None
         default = "auto" if self.reads_pages else "greedy"
-        lexicon = bool(self.lexicon)
-        decoder, word_prior = chosen_decoding(named, lexicon=lexicon, word_prior=self.word_prior, default=default)
-        self.decoder, self.word_prior = cast(DecoderName, decoder), cast(Literal["wordfreq"] | None, word_prior)
+        prior, lexicon = self.word_prior is not None, bool(self.lexicon)
+        self.decoder = cast(DecoderName, chosen_decoder(named, lexicon=lexicon, word_prior=prior, default=default))
         return self
 
     @property
