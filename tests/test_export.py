@@ -52,6 +52,28 @@ def test_parity_check_rejects_a_graph_that_differs(exported, model_path) -> None
         parity_check(bundle, exported.read_bytes())
 
 
+def test_int8_check_forgives_near_ties_but_not_classes_pytorch_ruled_out() -> None:
+    from crnn_ctc.export import int8_agreeing_steps
+
+    reference = np.log(np.array([[0.52, 0.47, 0.01], [0.9, 0.05, 0.05], [0.6, 0.32, 0.08]]))
+    same = reference.copy()
+    assert int8_agreeing_steps(reference, same) == 3
+    near_tie = same.copy()
+    near_tie[0] = np.log([0.4, 0.59, 0.01])  # step 0: PyTorch's second choice, nearly as likely
+    assert int8_agreeing_steps(reference, near_tie) == 3
+    ruled_out = near_tie.copy()
+    ruled_out[1] = np.log([0.1, 0.8, 0.1])  # step 1: a class PyTorch gave 0.05 against 0.9
+    ruled_out[2] = np.log([0.2, 0.7, 0.1])  # step 2: more than half as likely: still a tie
+    assert int8_agreeing_steps(reference, ruled_out) == 2
+
+
+def test_the_fp32_graph_is_described_as_fp32(exported) -> None:
+    from crnn_ctc.runtime.onnx_engine import OnnxEngine
+    from crnn_ctc.serve.app import engine_precision
+
+    assert engine_precision(OnnxEngine(exported)) == "fp32"  # was "int8 (fp32)" on CPUs without VNNI
+
+
 def test_damaged_onnx_file_is_refused(tmp_path) -> None:
     from crnn_ctc.errors import ModelFileError
 

@@ -7,6 +7,7 @@ reverse: the parity check runs the graph as an ``OnnxEngine``.
 
 from __future__ import annotations
 
+import math
 import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
@@ -32,6 +33,11 @@ PARITY_BATCHES = (1, 3)
 PARITY_TOLERANCE = 1e-3  # max |difference| of log-probabilities, fp32
 # int8 changes numbers by design: it must still pick the same class at (nearly) every step.
 INT8_MIN_AGREEMENT = 0.99
+# A step where PyTorch itself found the int8 graph's class at least half as likely as its own best is a
+# near-tie, not a disagreement: any rounding flips those (a lightly trained model has a few per hundred
+# steps: 2 of 131 on the test fixture on an AVX2 CPU, at margins of 0.09-0.12). A broken graph picks
+# classes PyTorch ruled out: 87 of the 90 steps that ONNX Runtime's saturating kernels changed there.
+INT8_TIE_MARGIN = math.log(2)
 # Dynamic int8 (no calibration): measured here (docs/benchmarks.md), quantising the matrix products
 # and LSTMs is 1.1-1.45x faster than fp32, while quantising every op (ConvInteger) is 2-3x slower.
 INT8_OPS = ("MatMul", "Gemm", "LSTM")
@@ -77,6 +83,13 @@ def _parity_batches(
             yield generator.standard_normal((batch, channels, height, width)).astype(np.float32), widths
 
 
+def int8_agreeing_steps(reference: np.ndarray, got: np.ndarray) -> int:
+    """Steps (rows of two ``(T, C)`` log-prob arrays) where ``got``'s best class is ``reference``'s best,
+    or one ``reference`` found within ``INT8_TIE_MARGIN`` of it (a near-tie that any rounding flips)."""
+    picked = np.take_along_axis(reference, got.argmax(-1)[:, None], axis=-1)[:, 0]
+    return int((reference.max(-1) - picked <= INT8_TIE_MARGIN).sum())
+
+
 def parity_check(
     bundle: ModelBundle,
     model_bytes: bytes,
@@ -86,7 +99,8 @@ def parity_check(
 ) -> float:
     """Largest |log-prob difference| between PyTorch and ONNX Runtime over several widths and batch
     sizes (or over ``images``), with padding; raises ``ExportError`` above ``tolerance`` (fp32), below
-    ``INT8_MIN_AGREEMENT`` of steps with the same best class (int8), or if any length differs."""
+    ``INT8_MIN_AGREEMENT`` of steps where int8's best class is PyTorch's, or within ``INT8_TIE_MARGIN`` of
+    it (int8), or if any length differs."""
     engine = OnnxEngine(model_bytes, threads=1)
     worst = 0.0
     agreeing = steps = 0
@@ -102,11 +116,13 @@ def parity_check(
             raise ExportError(f"ONNX output shape or lengths differ at width {width}, batch {batch}")
         for row, length in enumerate(lengths):
             worst = max(worst, float(np.abs(got[row, :length] - expected[row, :length]).max()))
-            agreeing += int((got[row, :length].argmax(-1) == expected[row, :length].argmax(-1)).sum())
+            agreeing += int8_agreeing_steps(expected[row, :length], got[row, :length])
             steps += int(length)
     if int8:
         if agreeing < INT8_MIN_AGREEMENT * steps:
-            raise ExportError(f"the int8 model picks another class at {steps - agreeing} of {steps} steps; rejected")
+            raise ExportError(
+                f"the int8 model picks a class PyTorch ruled out at {steps - agreeing} of {steps} steps; rejected"
+            )
         return worst
     if worst > tolerance:
         raise ExportError(f"ONNX Runtime and PyTorch differ by {worst:.2e} (limit {tolerance:.0e}); export rejected")

@@ -68,7 +68,8 @@ def engine_precision(engine: object) -> str:
     if session is None:
         return "fp32"
     quantization = session.get_modelmeta().custom_metadata_map.get(QUANTIZATION_KEY)
-    return f"int8 ({quantization})" if quantization else "fp32"
+    # The fp32 graph records "fp32" as its quantisation (``crnn export`` without --int8).
+    return f"int8 ({quantization})" if quantization and quantization != "fp32" else "fp32"
 
 
 def load_recognizer(config: ServeConfig) -> Recognizer:
