@@ -5,8 +5,8 @@ checkpoints) must cost little next to the step itself, and ``--amp auto`` must p
 precision. For the ``small`` architecture at batch 64 on the charset ``printable+space`` this measures:
 
 * bare fp32: forward + CTC loss + backward + Adam (``Trainer._train_step``) on batches collated once
-  up front from the synthetic generator's own images, bucketed by width as training buckets them
-  (one pool of the sampler, shuffled batches), with no data pipeline at all;
+  up front from the synthetic generator's own images: one pool of them cut into batches by real
+  width, as training cuts each pool (``sources.PoolCollator``), with no data pipeline at all;
 * bare auto: the same batches in the precision ``--amp auto`` picks here (bf16 + channels_last where
   the CPU computes bf16 natively, else fp32);
 * loop synth: ``crnn train --train synth:`` (``train()`` with ``amp="auto"``, the default DataLoader
@@ -18,7 +18,7 @@ precision. For the ``small`` architecture at batch 64 on the charset ``printable
 Each row is samples/s and its ratio to bare fp32. The issue's target for a training loop is a ratio
 of at least 0.85 on CPUs without native bf16 and 1.6 on CPUs with it (AVX512_BF16 or AMX).
 
-Usage: ``python benchmarks/train_speed.py [--steps 60] [--threads N] [--workers K] [--shard-images N]
+Usage: ``python benchmarks/train_speed.py [--steps 60] [--loop-steps 192] [--threads N] [--workers K] [--shard-images N]
 [--render-workers K] [--splits 2:1,1:1,2:0]``; ``--quick`` is a smoke run (3 steps at batch 16) of
 every row's code, whose figures mean nothing.
 """
@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import random
 import statistics
 import tempfile
 import time
@@ -41,7 +42,6 @@ import torch
 
 from crnn_ctc.cpu import cpu_flags, cpu_name
 from crnn_ctc.data.readers import Batch, RecognitionDataset, SampleSource, collate_samples
-from crnn_ctc.data.sampler import WidthBucketSampler
 from crnn_ctc.synth import SynthDataset, SynthGenerator, preset
 from crnn_ctc.synth.fonts import FontWarning
 from crnn_ctc.synth.text import load_words
@@ -49,6 +49,7 @@ from crnn_ctc.synth.write import write_synth_dataset
 from crnn_ctc.training import TrainConfig, train
 from crnn_ctc.training.loop import Trainer, _keep_freed_memory
 from crnn_ctc.training.precision import cpu_has_native_bf16
+from crnn_ctc.training.sources import POOL_BATCHES, batches_by_width
 
 ARCH = "small"
 BATCH = 64
@@ -99,23 +100,26 @@ def window_rate(log_csv: Path) -> float:
 def config(model_dir: Path, sources: list[str], args: argparse.Namespace, amp: str, workers: int | None) -> TrainConfig:
     """``crnn train``'s defaults, but for the benchmark's architecture, charset, batch, step count and log windows."""
     # device="cpu": this measures the CPU even on a machine with a GPU.
+    # One log window a pool (the loader's unit): the first, start-up and the first pool's loading, is left
+    # out, and the rest are the steady state, in which the workers load one pool while one is trained on.
     options = TrainConfig(model_dir=str(model_dir), train=sources, arch=ARCH, charset=CHARSET, device="cpu",
-                          batch_size=args.batch, amp=amp, max_steps=args.steps,
-                          log_every=max(1, args.steps // 6))  # fmt: skip
+                          batch_size=args.batch, amp=amp, max_steps=args.loop_steps,
+                          log_every=1 if args.quick else POOL_BATCHES)  # fmt: skip
     if workers is not None:
         options.workers = workers
     return options
 
 
 def bare_batches(generator: SynthGenerator, trainer: Trainer, count: int) -> list[Batch]:
-    """``count`` batches from one width-bucketing pool of the generator's samples, as a ``synth:`` epoch cuts them."""
+    """``count`` batches of one pool of the generator's samples, cut by real width as ``crnn train`` cuts a pool."""
     batch_size = trainer.config.batch_size
-    pool_size = batch_size * WidthBucketSampler([0], batch_size).pool_batches
     # image_format=None: PIL images, as a synth: source hands them over (not the SampleSource bytes).
-    pool = cast(SampleSource, SynthDataset(generator, pool_size, image_format=None))
+    pool = cast(SampleSource, SynthDataset(generator, batch_size * POOL_BATCHES, image_format=None))
     dataset = RecognitionDataset(pool, trainer.bundle.charset, trainer.bundle.preprocess, trainer.geometry)
-    plan = WidthBucketSampler(dataset.widths(), batch_size, seed=0)  # widths estimated, as for synth:
-    return [collate_samples([dataset[i] for i in indices]) for indices, _ in zip(plan, range(count), strict=False)]
+    samples = [dataset[index] for index in range(len(pool))]
+    widths = [None if sample.image is None else int(sample.image.shape[-1]) for sample in samples]
+    plan = batches_by_width(widths, batch_size, random.Random(0))
+    return [collate_samples([samples[i] for i in positions]) for positions in plan[:count]]
 
 
 def bare_rate(trainer: Trainer, batches: Sequence[Batch], steps: int) -> float:
@@ -170,7 +174,7 @@ def measure(args: argparse.Namespace, work: Path) -> tuple[list[Row], float]:
     # The bare rows' trainers read no data (their source is only needed to build them): the shards are at hand.
     trainers = {amp: Trainer(config(work / f"bare-{amp}", [str(shards)], args, amp, 0), progress=False)
                 for amp in ("off", "auto")}  # fmt: skip
-    batches = bare_batches(generator, trainers["off"], min(args.steps, WidthBucketSampler([0], 1).pool_batches))
+    batches = bare_batches(generator, trainers["off"], min(args.steps, POOL_BATCHES))
     rows = []
     for amp, trainer in trainers.items():
         precision = trainer.precision.name + (" + channels_last" if trainer.precision.channels_last else "")
@@ -198,13 +202,19 @@ def measure(args: argparse.Namespace, work: Path) -> tuple[list[Row], float]:
 def main() -> None:
     default_threads = torch.get_num_threads()  # what `crnn train`, which never sets it, computes with
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--steps", type=int, default=60, help="timed steps per row (default %(default)s)")
+    parser.add_argument("--steps", type=int, default=60, help="timed steps per bare row (default %(default)s)")
     parser.add_argument("--threads", type=int, default=default_threads,
                         help="torch threads of the bare and default-loop rows (default: torch's, as crnn train: "
                         "%(default)s here)")  # fmt: skip
     parser.add_argument("--workers", type=int, help=f"DataLoader workers of the synth: and shard loop rows "
                         f"(default: crnn train's, {TrainConfig().workers})")  # fmt: skip
-    parser.add_argument("--shard-images", type=int, help="images rendered into shards (default: steps x batch)")
+    parser.add_argument(
+        "--loop-steps",
+        type=int,
+        default=6 * POOL_BATCHES,
+        help="steps of each loop row (default: 6 pools of %(default)s batches; the first is start-up)",
+    )
+    parser.add_argument("--shard-images", type=int, help="images rendered into shards (default: loop steps x batch)")
     parser.add_argument("--render-workers", type=int, default=0, help="processes rendering the shards "
                         "(default: all cores, as crnn synth)")  # fmt: skip
     parser.add_argument("--splits", default="2:1,1:1,2:0", help="THREADS:WORKERS pairs of the split rows")
@@ -213,10 +223,10 @@ def main() -> None:
     args = parser.parse_args()
     args.batch = QUICK_BATCH if args.quick else BATCH
     if args.quick:
-        args.steps = min(args.steps, 3)
-    args.shard_images = args.shard_images or args.steps * args.batch
-    if args.steps < 2:
-        parser.error("--steps must be at least 2 (the loop's first log window is start-up)")
+        args.steps, args.loop_steps = min(args.steps, 3), min(args.loop_steps, 3)
+    args.shard_images = args.shard_images or args.loop_steps * args.batch
+    if args.loop_steps < (2 if args.quick else 2 * POOL_BATCHES):
+        parser.error(f"--loop-steps must be at least {2 * POOL_BATCHES} (the loop's first pool is start-up)")
 
     _keep_freed_memory()  # crnn train's allocator settings, for every row alike
     # Each generator built (here and in every synth: run) would list the same skipped fonts again.
@@ -231,7 +241,8 @@ def main() -> None:
     smoke = " (--quick: a smoke run, its figures mean nothing)" if args.quick else ""
     print(f"CPU: {cpu_name()}, {os.cpu_count()} logical cores; flags: {describe_flags(flags)}")
     print(f"torch {torch.__version__}; {ARCH} at batch {args.batch}, charset {CHARSET}, synthetic preset default; "
-          f"{args.steps} timed steps per row; load average {load:.2f} at start; "
+          f"{args.steps} timed steps per bare row, {args.loop_steps} per loop row (the first {POOL_BATCHES} "
+          f"not timed); load average {load:.2f} at start; "
           f"{time.perf_counter() - started:.0f} s in all{smoke}")  # fmt: skip
     print(
         f"Shards: {args.shard_images:,} images in {SHARDS} LMDBs, rendered up front in {render_seconds:.1f} s "

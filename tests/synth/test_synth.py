@@ -509,7 +509,7 @@ def test_training_source_takes_fonts_words_and_a_config_file(
     assert {generator.sample(i)[1] for i in range(12)} <= {"alpha", "beta"}
     sample = source.dataset[0]
     assert sample.image is not None and sample.image.shape[-2] == 32 and sample.label in {"alpha", "beta"}
-    assert len(sample.targets) == len(sample.label) and source.infinite_width is not None
+    assert len(sample.targets) == len(sample.label) and source.infinite
 
     with pytest.raises(ConfigError, match="not both"):
         synthetic_source(SourceSpec(f"synth:preset=heavy,config={config}"), Charset.preset("lower-alnum"),

@@ -87,7 +87,7 @@ def test_run_samples_perturb_stored_images_per_epoch_and_never_rendered_ones(tmp
     charset, config = Charset.preset("lower-alnum"), PreprocessConfig()
     geometry = ModelConfig.for_arch("tiny", len(charset.symbols) + 1)
     stored = prepare_source(SourceSpec(str(folder)), charset, config, geometry)
-    rendered = PreparedSource("rendered", stored.dataset, [], [], 1.0, infinite_width=lambda index: 100)
+    rendered = PreparedSource("rendered", stored.dataset, [], [], 1.0, infinite=True)
 
     def image(samples: RunSamples, epoch: int, source: int = 0) -> np.ndarray:
         return samples[PlannedKey(epoch, 0, False, source, 1)][1].image

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -24,6 +25,7 @@ from crnn_ctc.errors import ConfigError
 from crnn_ctc.training import TrainConfig, TrainingError, train
 from crnn_ctc.training.loop import Trainer
 from crnn_ctc.training.precision import cpu_has_native_bf16
+from crnn_ctc.training.sources import PlannedKey
 
 DOUBLES = ["coffee", "0011", "book", "street", "apple", "llama", "bottle", "moon", "hello", "success"]
 
@@ -350,33 +352,97 @@ def test_training_over_a_folder_of_shards_rendered_by_crnn_synth(tmp_path, capsy
     load_bundle(tmp_path / "second" / "model.safetensors")
 
 
-def test_epoch_plan_counts_batches_without_planning_and_plans_each_epoch_once() -> None:
-    from crnn_ctc.training.sources import EpochPlan, PreparedSource, RunBatches
+def test_epoch_plan_counts_batches_without_drawing_and_draws_each_epoch_once(monkeypatch) -> None:
+    from crnn_ctc.training import sources
+    from crnn_ctc.training.sources import EpochPlan, PreparedSource, RunPools
 
-    estimates = []
-
-    def estimated_width(index: int) -> int:
-        estimates.append(index)
-        return 16 + index % 200
-
+    monkeypatch.setattr(sources, "POOL_BATCHES", 2)  # pools of 16 samples at batch 8
+    draws = []
+    original_draw = EpochPlan._draw
+    monkeypatch.setattr(EpochPlan, "_draw", lambda plan, epoch: draws.append(epoch) or original_draw(plan, epoch))
     real = PreparedSource("real", None, list(range(0, 90, 2)), [16 + i for i in range(90)], 1.0)
-    rendered = PreparedSource("synth:", None, [], [], 3.0, infinite_width=estimated_width)
+    rendered = PreparedSource("synth:", None, [], [], 3.0, infinite=True)
     for replicas in (1, 3):
-        plan = EpochPlan([real, rendered], 8, epoch_size=170, seed=4, num_replicas=replicas, rank=replicas - 1)
-        count = plan.batches_per_epoch()
-        assert not estimates  # counted from how many samples an epoch draws, none estimated
-        assert [len(plan.batches(epoch)) for epoch in range(3)] == [count] * 3
-        assert len(estimates) == 3 * round(170 * 3 / 4)
-        first = plan.batches(2)
-        assert plan.batches(2) is first and len(estimates) == 3 * round(170 * 3 / 4)  # the last epoch is kept
-        estimates.clear()
-        keys = iter(RunBatches(plan, epoch=1, batch=count - 1))
-        assert {(key.epoch, key.batch, key.last) for key in next(keys)} == {(1, count - 1, True)}
-        assert {(key.epoch, key.batch, key.last) for key in next(keys)} == {(2, 0, False)}
-        assert [(key.source, key.index) for key in next(keys)] == plan.batches(2)[1]
-        estimates.clear()
+        plans = [EpochPlan([real, rendered], 8, epoch_size=170, seed=4, num_replicas=replicas, rank=rank)
+                 for rank in range(replicas)]  # fmt: skip
+        counts = [plan.batches_per_epoch() for plan in plans]
+        assert not draws and len(set(counts)) == 1  # counted without drawing; every rank steps equally often
+        plan, count = plans[-1], counts[-1]
+        for epoch in range(3):
+            assert sum(-(-len(pool) // 8) for pool in plan.pools(epoch)) == count
+        first = plan.pools(2)
+        assert plan.pools(2) is first and draws == [0, 1, 2]  # the last epoch is kept
+        covered = {key for rank_plan in plans for pool in rank_plan.pools(1) for key in pool}
+        assert covered == set(original_draw(plan, 1))  # the ranks share out the whole epoch
+        draws.clear()
+        pools = iter(RunPools(plan, epoch=1, batch=count - 1))  # a resume at epoch 1's last batch
+        assert {(key.epoch, key.pool, key.last) for key in next(pools)} == {(1, len(plan.pools(1)) - 1, True)}
+        assert [(key.epoch, key.pool, key.last, key.source, key.index) for key in next(pools)] == [
+            (2, 0, False, source, index) for source, index in plan.pools(2)[0]
+        ]  # fmt: skip
+        draws.clear()
     with pytest.raises(ConfigError, match="--epoch-size 1 draws no sample"):
         EpochPlan([real, PreparedSource("other", None, [0], [16], 1.0)], 8, epoch_size=1)
+
+
+def test_the_data_workers_stop_at_once_when_the_run_ends(samples64, tmp_path, monkeypatch) -> None:
+    """A worker loading a pool the run will never use passes over the rest of it once the run ends,
+    so training returns with no worker left behind (one loading a whole pool that nobody would read
+    held the loader's shutdown, and once a process's exit, for seconds to minutes)."""
+    import multiprocessing
+
+    from crnn_ctc.data.readers import RecognitionDataset
+    from crnn_ctc.training.sources import POOL_BATCHES, RunSamples
+
+    loads = tmp_path / "loads"
+    original = RecognitionDataset.__getitem__
+
+    def slow(self, index):
+        with loads.open("a") as file:  # counted across the worker process
+            file.write(".")
+        time.sleep(0.02)
+        return original(self, index)
+
+    monkeypatch.setattr(RecognitionDataset, "__getitem__", slow)
+    config = TrainConfig(model_dir=str(tmp_path / "run"), train=[str(samples64)], arch="tiny", batch_size=8,
+                         epoch_size=1024, max_steps=2, workers=1, augment="off")  # fmt: skip
+    assert train(config, progress=False).steps == 2
+    assert multiprocessing.active_children() == []
+    pool = 8 * POOL_BATCHES
+    assert pool <= len(loads.read_text()) < 2 * pool  # the second pool, being loaded, was left unfinished
+
+    stopped = RunSamples([], stopping=multiprocessing.Event())  # no sources: reading one would fail
+    stopped.stop()
+    key, sample = stopped[PlannedKey(0, 0, False, 0, 5)]
+    assert sample.image is None and key.index == 5
+
+
+def test_a_pool_is_cut_by_real_width_and_unusable_samples_are_dealt_out() -> None:
+    import random
+
+    from crnn_ctc.data.readers import Sample
+    from crnn_ctc.training.sources import POOL_BATCHES, PoolCollator, batches_by_width
+
+    widths = [40, 8, 100, None, 16, 64, None, 24, 90, None, 32]
+    batches = batches_by_width(widths, 4, random.Random(0))
+    assert sorted(p for batch in batches for p in batch) == list(range(len(widths)))
+    assert len(batches) == 3 and all(sum(widths[p] is not None for p in batch) >= 2 for batch in batches)
+    by_width = sorted(([widths[p] for p in batch if widths[p] is not None] for batch in batches), key=min)
+    assert [w for batch in by_width for w in batch] == sorted(w for w in widths if w is not None)
+
+    def sample(width: int | None, label: str) -> Sample:
+        image = None if width is None else np.zeros((1, 32, width), dtype=np.float32)
+        return Sample(image, [1], label, None if width is not None else "damaged")
+
+    items = [(PlannedKey(3, 1, True, 0, i), sample(w, str(i))) for i, w in enumerate(widths)]
+    planned = PoolCollator(4, seed=7)(items)
+    assert [b.batch for b in planned] == [POOL_BATCHES + n for n in range(3)]
+    assert [b.last for b in planned] == [False, False, True] and {b.epoch for b in planned} == {3}
+    assert sum(b.samples.skipped for b in planned) == 3
+    for b in planned:  # padded only to its own widest image
+        assert b.samples.images.shape[-1] == max(b.samples.widths)
+    again = PoolCollator(4, seed=7)(items)
+    assert [b.samples.labels for b in again] == [b.samples.labels for b in planned]  # fixed by (seed, epoch, pool)
 
 
 def test_an_interrupt_while_a_checkpoint_is_written_comes_after_the_file(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
+import os
 import re
 import signal
 import threading
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -21,7 +23,7 @@ from torch.utils.data import DataLoader
 
 from ..bundle import ModelBundle, load_bundle, save_bundle
 from ..charset import BLANK, Charset
-from ..data.readers import Batch, Sample
+from ..data.readers import Batch
 from ..data.sampler import WidthBucketSampler
 from ..decode import GreedyDecoder
 from ..errors import CrnnError
@@ -43,13 +45,12 @@ from .precision import choose_precision
 from .sources import (
     EpochPlan,
     PlannedBatch,
-    PlannedKey,
+    PoolCollator,
     PreparedSource,
-    RunBatches,
+    RunPools,
     RunSamples,
     SourceMixture,
     collate_for_training,
-    collate_planned,
     parse_source,
     prepare_source,
 )
@@ -72,9 +73,18 @@ class TrainResult:
 
 
 def _ignore_interrupts(worker_id: int) -> None:
-    """Data workers leave Ctrl-C and kills to the main process, which checkpoints, then stops them."""
+    """Data workers leave Ctrl-C and kills to the main process, which checkpoints, then stops them.
+    Once the run's data has ended (``RunSamples.stopping``), a SIGTERM (the loader's last resort for
+    a worker that does not stop) ends the worker."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    info = torch.utils.data.get_worker_info()
+    stopping = getattr(info.dataset, "stopping", None) if info is not None else None
+
+    def on_terminate(signum: int, frame: object) -> None:
+        if stopping is not None and stopping.is_set():
+            os._exit(0)
+
+    signal.signal(signal.SIGTERM, on_terminate)
 
 
 def improves(accuracy: float, cer: float, best_accuracy: float | None, best_cer: float | None) -> bool:
@@ -412,22 +422,40 @@ class Trainer:
             stopped = "interrupted (resume with --resume)"
         finally:
             bar.close()
+            if isinstance(batches, Generator):
+                batches.close()  # stops the data workers now, not when the generator is collected
         return self._finish(stopped)
 
-    def _batches(self) -> DataLoader[tuple[PlannedKey, Sample]]:
-        """The run's one data loader, from the checkpointed position on, across epochs: its
-        workers start once, not once an epoch (a ``synth:`` worker loads the whole font set)."""
-        return DataLoader(
-            RunSamples(
-                self.train_sources, augment=self.bundle.preprocess if self.config.augments else None,
-                seed=self.config.seed,
-            ),
-            batch_sampler=RunBatches(self.plan, self.epoch, self.batch_in_epoch),
-            num_workers=self.config.workers, collate_fn=collate_planned, worker_init_fn=_ignore_interrupts,
+    def _batches(self) -> Generator[PlannedBatch]:
+        """The run's batches from the checkpointed position on, across epochs, through one data loader
+        whose workers start once, not once an epoch (a ``synth:`` worker loads the whole font set).
+        Its items are pools (``sources.POOL_BATCHES``), each cut into batches of similar real width;
+        after a resume inside a pool, that pool's batches before the position are passed over."""
+        start = (self.epoch, self.batch_in_epoch)
+        samples = RunSamples(
+            self.train_sources, augment=self.bundle.preprocess if self.config.augments else None,
+            seed=self.config.seed, stopping=multiprocessing.Event(),
+        )  # fmt: skip
+        loader = DataLoader(
+            samples,
+            batch_sampler=RunPools(self.plan, self.epoch, self.batch_in_epoch),
+            num_workers=self.config.workers, collate_fn=PoolCollator(self.config.batch_size, self.config.seed),
+            worker_init_fn=_ignore_interrupts, prefetch_factor=1 if self.config.workers else None,
             # Its own generator (for the workers' seeds), so loading draws nothing from the
             # training's random state, which a checkpoint restores.
             generator=torch.Generator().manual_seed(self.config.seed),
         )  # fmt: skip
+        pools = iter(loader)  # held here: leaving the loop below must not shut the workers down yet
+        try:
+            for pool in pools:
+                for planned in pool:
+                    if (planned.epoch, planned.batch) >= start:
+                        yield planned
+        finally:
+            # A worker loading a pool would finish all of it (seconds) before it stops; told first that
+            # the run has ended, it passes over the rest, so the loader's shutdown (below) is prompt.
+            samples.stop()
+            del pools
 
     def _finish(self, stopped: str) -> TrainResult:
         path = self.model_dir / "model.safetensors"

@@ -27,7 +27,7 @@ _SYNTH_LENGTH = 1 << 40
 
 
 class _GeneratedImages:
-    """The generator seen as a sample source: (PIL image, label) by index, sizes estimated."""
+    """The generator seen as a sample source: (PIL image, label) by index; a size is known once drawn."""
 
     def __init__(self, generator: Any, name: str) -> None:
         self.generator = generator
@@ -41,7 +41,7 @@ class _GeneratedImages:
         return image, label
 
     def sizes(self) -> list[tuple[int, int]]:
-        raise TypeError("a synthetic source is unbounded: it has no list of sizes; use its width estimate")
+        raise TypeError("a synthetic source is unbounded: it has no list of sizes; a sample's is known once drawn")
 
 
 def parse_synth_options(location: str) -> dict[str, str]:
@@ -72,11 +72,7 @@ def synthetic_source(spec: SourceSpec, charset: Charset, preprocess: PreprocessC
         config, charset, options.get("fonts"), options.get("words"), seed=seed, split=split
     )
     dataset = RecognitionDataset(_GeneratedImages(generator, spec.location), charset, preprocess)
-
-    def width(index: int) -> int:
-        return preprocess.target_width(generator.estimated_width(index), config.height)
-
-    return PreparedSource(spec.location, dataset, [], [], spec.weight, infinite_width=width)
+    return PreparedSource(spec.location, dataset, [], [], spec.weight, infinite=True)
 
 
 register_scheme(SYNTH_PREFIX, synthetic_source)
