@@ -440,6 +440,8 @@ class Trainer:
             samples,
             batch_sampler=RunPools(self.plan, self.epoch, self.batch_in_epoch),
             num_workers=self.config.workers, collate_fn=PoolCollator(self.config.batch_size, self.config.seed),
+            # One pool in flight per worker: a pool is thousands of images, and with two, a short run
+            # loaded three times what it trained on (docs/benchmarks.md, "cut by real width").
             worker_init_fn=_ignore_interrupts, prefetch_factor=1 if self.config.workers else None,
             # Its own generator (for the workers' seeds), so loading draws nothing from the
             # training's random state, which a checkpoint restores.
