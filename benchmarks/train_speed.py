@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import random
 import statistics
 import subprocess
 import sys
@@ -43,7 +42,7 @@ from typing import cast
 import torch
 
 from crnn_ctc.cpu import cpu_flags, cpu_name
-from crnn_ctc.data.readers import Batch, RecognitionDataset, SampleSource, collate_samples
+from crnn_ctc.data.readers import Batch, RecognitionDataset, SampleSource
 from crnn_ctc.synth import SynthDataset, SynthGenerator, preset
 from crnn_ctc.synth.fonts import FontWarning
 from crnn_ctc.synth.text import load_words
@@ -51,7 +50,7 @@ from crnn_ctc.synth.write import write_synth_dataset
 from crnn_ctc.training import TrainConfig
 from crnn_ctc.training.loop import Trainer, _keep_freed_memory
 from crnn_ctc.training.precision import cpu_has_native_bf16
-from crnn_ctc.training.sources import POOL_BATCHES, batches_by_width
+from crnn_ctc.training.sources import POOL_BATCHES, PlannedKey, PoolCollator
 
 ARCH = "small"
 BATCH = 64
@@ -113,15 +112,14 @@ def config(model_dir: Path, sources: list[str], args: argparse.Namespace, amp: s
 
 
 def bare_batches(generator: SynthGenerator, trainer: Trainer, count: int) -> list[Batch]:
-    """``count`` batches of one pool of the generator's samples, cut by real width as ``crnn train`` cuts a pool."""
+    """``count`` batches of one pool of the generator's samples, cut by real width as ``crnn train`` cuts a
+    pool (``PoolCollator``)."""
     batch_size = trainer.config.batch_size
     # image_format=None: PIL images, as a synth: source hands them over (not the SampleSource bytes).
     pool = cast(SampleSource, SynthDataset(generator, batch_size * POOL_BATCHES, image_format=None))
     dataset = RecognitionDataset(pool, trainer.bundle.charset, trainer.bundle.preprocess, trainer.geometry)
-    samples = [dataset[index] for index in range(len(pool))]
-    widths = [None if sample.image is None else int(sample.image.shape[-1]) for sample in samples]
-    plan = batches_by_width(widths, batch_size, random.Random(0))
-    return [collate_samples([samples[i] for i in positions]) for positions in plan[:count]]
+    items = [(PlannedKey(0, 0, True, 0, index), dataset[index]) for index in range(len(pool))]
+    return [planned.samples for planned in PoolCollator(batch_size)(items)[:count]]
 
 
 def bare_rate(trainer: Trainer, batches: Sequence[Batch], steps: int) -> float:
@@ -139,9 +137,8 @@ def bare_rate(trainer: Trainer, batches: Sequence[Batch], steps: int) -> float:
 def loop_rate(options: TrainConfig, threads: int) -> tuple[float, str]:
     """Samples/s of ``crnn train`` with ``options`` at ``threads`` torch threads, and the precision it reported.
 
-    The command runs in a process of its own, as a user runs it: inside this process, after the bare
-    rows and the shard rendering, the same loop read 55-60 samples/s where the command alone read 74-79
-    (AVX2 CPU, docs/benchmarks.md)."""
+    The command runs in a process of its own, as a user runs it, so nothing this process did before
+    (the bare rows' models, the shard rendering, a big address space for the workers to fork) weighs on it."""
     command = [sys.executable, "-c", "import sys; from crnn_ctc.cli import main; sys.exit(main())", "train",
                "--train", *options.train, "--model_dir", options.model_dir, "--arch", options.arch,
                "--charset", options.charset, "--device", options.device, "--batch_size", str(options.batch_size),

@@ -189,14 +189,18 @@ class EpochPlan:
         if self.batches_per_epoch() == 0:
             raise ConfigError(f"--epoch-size {self.epoch_size} draws no sample from any source: make it larger")
 
+    def _padded(self, drawn: int) -> int:
+        """How many samples an epoch of ``drawn`` is cut into pools from: with DDP, wrapped around to
+        whole pools for every rank."""
+        if self.num_replicas > 1 and drawn:
+            whole = self.pool_size * self.num_replicas
+            return -(-drawn // whole) * whole
+        return drawn
+
     def _pool_lengths(self) -> list[int]:
         """This rank's pools' sizes: the same every epoch, since they depend only on how many samples
         an epoch draws."""
-        drawn = sum(self._wanted())
-        if self.num_replicas > 1 and drawn:
-            whole = self.pool_size * self.num_replicas
-            drawn = -(-drawn // whole) * whole
-        whole_pools, rest = divmod(drawn, self.pool_size)
+        whole_pools, rest = divmod(self._padded(sum(self._wanted())), self.pool_size)
         lengths = [self.pool_size] * whole_pools + ([rest] if rest else [])
         return lengths[self.rank :: self.num_replicas]
 
@@ -244,9 +248,7 @@ class EpochPlan:
         drawn = self._draw(epoch)
         if self.shuffle:
             random.Random(self.seed * 1_000_003 + epoch).shuffle(drawn)
-        if self.num_replicas > 1 and drawn:
-            whole = self.pool_size * self.num_replicas
-            drawn = list(itertools.islice(itertools.cycle(drawn), -(-len(drawn) // whole) * whole))
+        drawn = list(itertools.islice(itertools.cycle(drawn), self._padded(len(drawn))))
         pools = [drawn[start : start + self.pool_size] for start in range(0, len(drawn), self.pool_size)]
         self._cached = (epoch, pools[self.rank :: self.num_replicas])
         return self._cached[1]
@@ -321,16 +323,15 @@ class PoolCollator:
     """The ``collate_fn`` of ``RunPools``: a loaded pool becomes its batches (``PlannedBatch``), each of
     samples of similar real width (an unusable sample is counted, then dropped by ``collate_samples``)."""
 
-    def __init__(self, batch_size: int, seed: int = 0, shuffle: bool = True) -> None:
+    def __init__(self, batch_size: int, seed: int = 0) -> None:
         self.batch_size = batch_size
         self.seed = seed
-        self.shuffle = shuffle
 
     def __call__(self, items: Sequence[tuple[PlannedKey, Sample]]) -> list[PlannedBatch]:
         key = items[0][0]
         samples = [sample for _, sample in items]
         widths = [None if sample.image is None else int(sample.image.shape[-1]) for sample in samples]
-        rng = random.Random((self.seed * 1_000_003 + key.epoch) * 100_003 + key.pool) if self.shuffle else None
+        rng = random.Random((self.seed * 1_000_003 + key.epoch) * 100_003 + key.pool)
         batches = batches_by_width(widths, self.batch_size, rng)
         first = key.pool * POOL_BATCHES
         return [
