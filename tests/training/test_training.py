@@ -23,7 +23,7 @@ from crnn_ctc.charset import Charset
 from crnn_ctc.cli import main
 from crnn_ctc.errors import ConfigError
 from crnn_ctc.training import TrainConfig, TrainingError, train
-from crnn_ctc.training.loop import Trainer
+from crnn_ctc.training.loop import ONEDNN_CACHE_CAPACITY, Trainer
 from crnn_ctc.training.precision import cpu_has_native_bf16
 from crnn_ctc.training.sources import PlannedKey
 
@@ -491,3 +491,21 @@ def test_the_best_model_is_the_most_accurate_and_of_equals_the_one_with_fewer_ch
     assert improves(0.8995, 0.0338, 0.8995, 0.0344)  # a tie goes to fewer character errors
     assert not improves(0.8995, 0.0344, 0.8995, 0.0344) and not improves(0.8995, 0.035, 0.8995, 0.0344)
     assert not improves(0.8995, 0.01, 0.8995, None)  # resumed from a checkpoint that kept no CER
+
+
+def test_a_run_caps_onednn_primitive_cache_unless_the_user_set_it(samples64, tmp_path, monkeypatch) -> None:
+    """Nearly every batch width is a new shape for oneDNN; its uncapped cache held a gigabyte of primitives
+    used once (benchmarks/train_memory.py). oneDNN reads the capacity at its first use, so ``train`` sets
+    it before the first step; a capacity the user chose stays."""
+
+    def run(name: str) -> None:
+        config = TrainConfig(model_dir=str(tmp_path / name), train=[str(samples64)], arch="tiny", batch_size=16,
+                             max_steps=2, workers=0, amp="off")  # fmt: skip
+        train(config, progress=False)
+
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
+    run("default")
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == str(ONEDNN_CACHE_CAPACITY)
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "7")
+    run("chosen")
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "7"

@@ -490,6 +490,19 @@ def _keep_freed_memory() -> None:
     libc.mallopt(-1, 256 * 1024 * 1024)  # M_TRIM_THRESHOLD
 
 
+# oneDNN (PyTorch's CPU convolutions) keeps up to 1,024 compiled primitives, one per input shape, each
+# with scratch memory of its own. Nearly every batch width is a new shape, so its cache fills with
+# primitives used once or twice: the main process of a run held 2.3 GB after 96 batches of words,
+# 1.0-1.2 GB with 32, at the same speed (benchmarks/train_memory.py, docs/benchmarks.md).
+ONEDNN_CACHE_CAPACITY = 32
+
+
+def _bound_primitive_cache() -> None:
+    """Caps oneDNN's primitive cache (read at its first use, so before the first step); a capacity the
+    user set (``ONEDNN_PRIMITIVE_CACHE_CAPACITY``) stays."""
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(ONEDNN_CACHE_CAPACITY))
+
+
 def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
           report: Reporter = lambda line: None) -> TrainResult:  # fmt: skip
     """Train a model as ``config`` says (``crnn train`` takes the same options); see ``Trainer``.
@@ -513,6 +526,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
         print(result.model_path)
     """
     _keep_freed_memory()
+    _bound_primitive_cache()
     return Trainer(config, resume=resume, progress=progress, report=report).run()
 
 
