@@ -39,6 +39,8 @@ def measure(steps: int) -> None:
         batches = [next(source).samples for _ in range(WARMUP + steps)]
         source.close()
         widths = len({batch.images.shape[-1] for batch in batches})
+        # Not train_speed.bare_rate: it cycles over one pool's 32 batches, so widths would repeat more
+        # often than in a run, and repeats are what the cache keeps.
         for batch in batches[:WARMUP]:
             trainer._train_step(batch)
         samples = 0
