@@ -539,3 +539,22 @@ def test_a_shifted_letter_moves_one_inner_letter_only_where_asked(printable_font
     assert render._inner_letters("TEX the a-b") == [1, 5]
     with pytest.raises(ConfigError, match="shifted_letter_range"):
         SynthConfig(shifted_letter_range=(0.2, 0.6))
+
+
+def test_width_scale_condenses_or_extends_the_crop_only_where_asked(printable_fonts: list[SelectedFont]) -> None:
+    """`p_width_scale` draws the same sample narrower or wider, the label unchanged, and the width
+    estimate used to plan batches follows; at 0 no draw is made, so other configs keep their images."""
+    unscaled = make_generator(printable_fonts, p_width_scale=1.0, width_scale_range=(1.0, 1.0))
+    condensed = make_generator(printable_fonts, p_width_scale=1.0, width_scale_range=(0.7, 0.7))
+    for index in range(8):
+        (full, full_label), (narrow, narrow_label) = unscaled.sample(index), condensed.sample(index)
+        assert narrow_label == full_label and narrow.height == full.height
+        assert abs(narrow.width - 0.7 * full.width) <= 1.5
+        assert abs(condensed.estimated_width(index) - 0.7 * unscaled.estimated_width(index)) <= 1.5
+    assert {make_generator(printable_fonts, p_width_scale=0.5).plan(i).width_scale for i in range(40)} > {1.0}
+    plain = make_generator(printable_fonts)
+    assert {plain.plan(i).width_scale for i in range(20)} == {1.0}
+    assert [plain.plan(i) for i in range(6)] == [make_generator(printable_fonts, width_scale_range=(0.5, 0.6)).plan(i)
+                                                 for i in range(6)]  # fmt: skip
+    with pytest.raises(ConfigError, match="width_scale_range"):
+        SynthConfig(width_scale_range=(0.3, 1.0))

@@ -91,6 +91,11 @@ class SynthConfig(ConfigBase):
     curve_amount: float = 0.18  # arc height, in text heights
     p_shear: float = 0.12  # slant, beyond what italic fonts give
     shear_amount: float = 0.25  # uniform in [-x, x]
+    # The finished crop's width times a factor, as condensed and extended faces, and signs squeezed or
+    # stretched to fit, draw the same letters: the label is unchanged. Drawn at the plan, so width
+    # estimates (batch planning) know it.
+    p_width_scale: float = 0.0
+    width_scale_range: tuple[float, float] = (0.7, 1.2)
 
     # -- background -------------------------------------------------------------------------------
     p_natural: float = 0.45  # a crop of a natural image (scikit-image's sample images), toned down
@@ -165,6 +170,9 @@ class SynthConfig(ConfigBase):
                 f"shifted_letter_range must end at 0.4 em or less and letter_tuck_range at 0.2 em or less, got "
                 f"{self.shifted_letter_range} and {self.letter_tuck_range}"
             )
+        if not 0.5 <= self.width_scale_range[0] <= self.width_scale_range[1] <= 2.0:
+            # Narrower, thin letters get too few CTC steps to be told apart: the model would learn to drop them.
+            raise ConfigError(f"width_scale_range must lie in [0.5, 2.0], got {self.width_scale_range}")
         if self.context_gap_range[0] < 0.25:
             raise ConfigError(f"context_gap_range must start at 0.25 em or more, got {self.context_gap_range}")
         if not 1 <= self.jpeg_quality_range[0] <= self.jpeg_quality_range[1] <= 100:

@@ -128,7 +128,12 @@ class SynthGenerator:
             if config.p_context and rng.random() < config.p_context
             else None
         )
-        return Plan(text, label_for(text, self.charset), font, size, spacing, fake_bold, context, word_space)
+        width_scale = 1.0
+        if config.p_width_scale and rng.random() < config.p_width_scale:
+            width_scale = rng.uniform(*config.width_scale_range)
+        return Plan(
+            text, label_for(text, self.charset), font, size, spacing, fake_bold, context, word_space, width_scale
+        )
 
     def _context(self, rng: random.Random, allowed: frozenset[str], letter_spacing: float) -> Context:
         """Neighbouring words and lines for a plan (render.Context): at least one of the four."""
@@ -168,7 +173,7 @@ class SynthGenerator:
         if plan.context is not None:  # what the crop shows of neighbouring words: a word space and part of a glyph
             advance += (plan.context.gap + 0.2) * (bool(plan.context.left) + bool(plan.context.right))
         ink_height = 0.88 * (check.ascent + check.descent)  # a word's ink and margins, on average
-        return max(4, round(self.config.height * (advance + 0.2) / max(ink_height, 0.3)))
+        return max(4, round(self.config.height * plan.width_scale * (advance + 0.2) / max(ink_height, 0.3)))
 
     def sample_info(self, index: int) -> SynthSample:
         rng = self._random(index)

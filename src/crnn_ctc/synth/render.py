@@ -66,6 +66,7 @@ class Plan:
     fake_bold: int  # outline width in the text colour (0: none)
     context: Context | None = None  # other text at the crop's edges, never in the label
     word_space: float = 0.0  # the width of every space, in em (0: the font's own)
+    width_scale: float = 1.0  # the finished crop's width times this (condensed or extended), the label unchanged
 
     def advance_em(self, char: str) -> float:
         """How far ``char`` moves the pen, in em (before letter spacing)."""
@@ -469,14 +470,15 @@ def _paint(canvas: Image.Image, colour: np.ndarray, mask: Image.Image, opacity: 
 
 def compose(
     masks: Masks, box: tuple[int, int, int, int], stroke: float, rng: random.Random, np_rng: np.random.Generator,
-    config: SynthConfig,
+    config: SynthConfig, width_scale: float = 1.0,
 ) -> Image.Image:  # fmt: skip
-    """Crop the masks, scale them to the output height, and colour them over a background (RGB).
+    """Crop the masks, scale them to the output height (and the width by ``width_scale``), and colour
+    them over a background (RGB).
 
     Compositing is linear in the masks, so scaling the masks first is the same as scaling the
     finished image, at a fraction of the pixels.
     """
-    width = max(4, round((box[2] - box[0]) * config.height / (box[3] - box[1])))
+    width = max(4, round((box[2] - box[0]) * config.height * width_scale / (box[3] - box[1])))
     size = (width, config.height)
 
     left, top = masks.origin
@@ -525,4 +527,5 @@ def render(plan: Plan, rng: random.Random, np_rng: np.random.Generator, config: 
     """The RGB image of ``plan`` at ``config.height``."""
     masks = bend(draw_masks(plan, rng, config), plan, rng, config)
     box = crop_box(masks, plan, rng, config)
-    return degrade(compose(masks, box, plan.font.check.stroke, rng, np_rng, config), rng, np_rng, config)
+    image = compose(masks, box, plan.font.check.stroke, rng, np_rng, config, plan.width_scale)
+    return degrade(image, rng, np_rng, config)
