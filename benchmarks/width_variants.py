@@ -7,7 +7,7 @@ reading with the highest confidence among its scales. Run it on held-out sets, n
 
 Usage:
   OMP_NUM_THREADS=1 python benchmarks/width_variants.py --data runs/heldout/words runs/heldout/words-context \\
-      ../shared/data/iiit5k_train [--scales 1.0 0.85 1.15] [--protocol lower-alnum]
+      ../shared/data/iiit5k_train [--scales 1.0 0.85 1.15] [--protocol lower-alnum] [--model FILE]
 """
 
 from __future__ import annotations
@@ -44,8 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", nargs="+", required=True, help="labelled sets (crnn eval's --data)")
     parser.add_argument("--scales", nargs="+", type=float, default=[1.0, 0.85, 1.15])
     parser.add_argument("--protocol", default="lower-alnum", help="lower-alnum, alnum or raw (default lower-alnum)")
+    parser.add_argument("--model", help="a model file (default: the bundled model)")
     args = parser.parse_args(argv)
-    recognizer = Recognizer.load(threads=1, decoder="greedy")
+    recognizer = Recognizer.load(args.model, threads=1, decoder="greedy")
     combos = [combo for size in range(2, len(args.scales) + 1) for combo in itertools.combinations(args.scales, size)]
     print("| set | " + " | ".join(f"x{s:g}" for s in args.scales) + " | "
           + " | ".join("best of " + "/".join(f"{s:g}" for s in combo) for combo in combos) + " |")  # fmt: skip
