@@ -57,3 +57,13 @@ def test_augmentation_is_on_when_fine_tuning_and_off_from_scratch_unless_asked()
     assert TrainConfig.from_dict({"train": ["d"], "augment": False}).augment == "off"
     with pytest.raises(ConfigError, match="--augment must be one of auto, on, off"):
         TrainConfig(train=["d"], augment="yes")
+
+
+def test_batch_norm_statistics_are_kept_when_fine_tuning_and_learned_from_scratch_unless_asked() -> None:
+    assert not TrainConfig(train=["d"]).freezes_batch_norm
+    assert TrainConfig(train=["d"], init_from="m.safetensors").freezes_batch_norm
+    assert TrainConfig(train=["d"], freeze_bn="on").freezes_batch_norm
+    assert not TrainConfig(train=["d"], init_from="m.safetensors", freeze_bn="off").freezes_batch_norm
+    assert TrainConfig.from_dict({"train": ["d"], "freeze-bn": False}).freeze_bn == "off"
+    with pytest.raises(ConfigError, match="--freeze-bn must be one of auto, on, off"):
+        TrainConfig(train=["d"], freeze_bn="yes")

@@ -209,6 +209,30 @@ def test_init_from_a_model_with_another_charset_keeps_shared_rows(tmp_path) -> N
         train(TrainConfig(**{**config.to_dict(), "arch": "small", "model_dir": str(tmp_path / "x")}), progress=False)
 
 
+def test_fine_tuning_keeps_batch_norm_statistics_and_still_trains_their_scale(tmp_path) -> None:
+    """With --init-from, batch norm's running statistics stay as loaded (auto) while every weight, batch
+    norm's scale and shift among them, still learns; --freeze-bn off lets the statistics move again."""
+    root = _make_folder(tmp_path / "data", 16)
+    save_bundle(new_bundle("tiny", Charset.preset("lower-alnum"), seed=1), tmp_path / "source.safetensors")
+    source = load_file(tmp_path / "source.safetensors")
+
+    def tuned(name: str, *extra: str) -> dict[str, torch.Tensor]:
+        main(["train", "--train", str(root), "--arch", "tiny", "--model_dir", str(tmp_path / name), "--max-steps", "3",
+              "--init-from", str(tmp_path / "source.safetensors"), "--workers", "0", "--batch_size", "8",
+              "--lr", "1e-2", "--warmup-steps", "1", "--no-progress", *extra])  # fmt: skip
+        return load_file(tmp_path / name / "model.safetensors")
+
+    kept, learned = tuned("kept"), tuned("learned", "--freeze-bn", "off")
+    statistics = [name for name in source if name.endswith(("running_mean", "running_var"))]
+    assert statistics
+    for name in statistics:
+        torch.testing.assert_close(kept[name], source[name], atol=0, rtol=0)
+    assert all(not torch.equal(learned[name], source[name]) for name in statistics)
+    assert not torch.equal(kept["cnn.layers.0.1.weight"], source["cnn.layers.0.1.weight"])  # BN's scale learns
+    assert not torch.equal(kept["cnn.layers.0.0.weight"], source["cnn.layers.0.0.weight"])
+    assert json.loads((tmp_path / "kept" / "config.json").read_text())["resolved"]["freeze_bn"] == "on"
+
+
 def test_bad_options_are_refused(tmp_path) -> None:
     with pytest.raises(ConfigError, match="optimizer"):
         TrainConfig(optimizer="sgd")

@@ -14,7 +14,7 @@ from .common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, add_progress_option, 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
     from ..model import ARCHITECTURES
-    from ..training.config import AMP_MODES, AUGMENT_MODES, OPTIMIZERS, SCHEDULES
+    from ..training.config import AMP_MODES, AUGMENT_MODES, FREEZE_BN_MODES, OPTIMIZERS, SCHEDULES
 
     train = commands.add_parser(
         "train",
@@ -61,6 +61,11 @@ def add_command(commands: argparse._SubParsersAction) -> None:
         "--augment", nargs="?", const="on", choices=AUGMENT_MODES,
         help="perturb stored training images anew each epoch (rotation, slant, zoom, exposure, blur, noise, JPEG): "
         "auto (default: on with --init-from, off from scratch), on, off; synth: images are rendered new instead",
+    )  # fmt: skip
+    train.add_argument(
+        "--freeze-bn", dest="freeze_bn", nargs="?", const="on", choices=FREEZE_BN_MODES,
+        help="keep batch norm's statistics as the model file has them (its scale and shift still train): auto "
+        "(default: on with --init-from, off from scratch), on, off",
     )  # fmt: skip
     train.add_argument(
         "--cnn-ctc", dest="cnn_ctc", type=float, metavar="WEIGHT",

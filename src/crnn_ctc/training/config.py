@@ -15,6 +15,7 @@ OPTIMIZERS = ("adam", "adamw", "adadelta")
 SCHEDULES = ("cosine", "onecycle", "constant")
 AMP_MODES = ("off", "auto", "bf16", "fp16")
 AUGMENT_MODES = ("auto", "on", "off")
+FREEZE_BN_MODES = ("auto", "on", "off")
 
 
 @dataclass
@@ -55,6 +56,11 @@ class TrainConfig(ConfigBase):
     # Weight of a training-only CTC loss on the CNN's features (cnn_head.py); None: 0.5 from scratch,
     # 0 with --init-from (a trained CNN needs no such help, and a fresh head would only disturb it).
     cnn_ctc: float | None = None
+    # Batch norm's statistics kept as the model file has them (its layers in eval mode; their scale and
+    # shift still train). auto: on with --init-from, off from scratch. Recomputed on new batches, they
+    # moved the bundled model's deeper layers' means 2-2.7 times and cost it 4.5 points on IIIT5K before
+    # a single weight moved (docs/training_recipes.md).
+    freeze_bn: str = "auto"
     seed: int = 0
     device: str = "auto"
     val_every: int = 500
@@ -72,6 +78,8 @@ class TrainConfig(ConfigBase):
             raise ConfigError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if self.augment not in AUGMENT_MODES:
             raise ConfigError(f"--augment must be one of {', '.join(AUGMENT_MODES)}, got {self.augment!r}")
+        if self.freeze_bn not in FREEZE_BN_MODES:
+            raise ConfigError(f"--freeze-bn must be one of {', '.join(FREEZE_BN_MODES)}, got {self.freeze_bn!r}")
         if self.cnn_ctc is not None and not (isinstance(self.cnn_ctc, int | float) and self.cnn_ctc >= 0):
             raise ConfigError(f"--cnn-ctc must be a weight >= 0 (0 turns the head off), got {self.cnn_ctc!r}")
         if self.ema_decay is not None and not (isinstance(self.ema_decay, int | float) and 0 < self.ema_decay < 1):
@@ -111,6 +119,11 @@ class TrainConfig(ConfigBase):
         return self.augment == "on" or (self.augment == "auto" and self.init_from is not None)
 
     @property
+    def freezes_batch_norm(self) -> bool:
+        """Whether batch norm's statistics stay as loaded, as ``freeze_bn`` resolves for this run."""
+        return self.freeze_bn == "on" or (self.freeze_bn == "auto" and self.init_from is not None)
+
+    @property
     def cnn_ctc_weight(self) -> float:
         """The CNN head's loss weight, as ``cnn_ctc`` resolves for this run."""
         if self.cnn_ctc is not None:
@@ -137,6 +150,7 @@ class TrainConfig(ConfigBase):
         for key in ("train", "val"):
             if isinstance(cleaned.get(key), str):
                 cleaned[key] = [cleaned[key]]
-        if isinstance(cleaned.get("augment"), bool):  # YAML reads a bare on/off as a boolean
-            cleaned["augment"] = "on" if cleaned["augment"] else "off"
+        for name in ("augment", "freeze_bn"):
+            if isinstance(cleaned.get(name), bool):  # YAML reads a bare on/off as a boolean
+                cleaned[name] = "on" if cleaned[name] else "off"
         return super().from_dict(cleaned, origin)

@@ -111,7 +111,9 @@ class Trainer:
         charset = Charset.resolve(config.charset)
         self.bundle = initial_bundle(config, charset, self.report)
         self.precision = choose_precision(config.amp, self.device)
-        self.model = self.bundle.model.to(self.device).train()
+        self.model = self.bundle.model.to(self.device)
+        self.freeze_bn = config.freezes_batch_norm
+        set_training(self.model, True, self.freeze_bn)
         if self.precision.channels_last:  # oneDNN's bf16 convolutions are fastest in NHWC
             # In place; Module.to takes memory_format at run time, though torch's stubs omit it.
             self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -281,7 +283,7 @@ class Trainer:
                     report.add(label, result.text, result.confidence)
                     if len(examples) < 5 and label != result.text:
                         examples.append((label, result.text))
-        model.train(was_training)
+        set_training(model, was_training, self.freeze_bn)
         shown = "  ".join(f"{label!r}->{text!r}" for label, text in examples[:3])
         self.report(
             f"step {self.step:,}: validation word accuracy {report.word_accuracy:.2%} ({report.protocol}), "
@@ -307,7 +309,7 @@ class Trainer:
         was_training = model.training
         model.eval()
         path = save_bundle(bundle, self.model_dir / name)
-        model.train(was_training)
+        set_training(model, was_training, self.freeze_bn)
         return path
 
     def _checkpoint(self, name: str = "last.pt") -> None:
@@ -334,7 +336,8 @@ class Trainer:
         if self.dist.is_main:
             self.model_dir.mkdir(parents=True, exist_ok=True)
             self.config.save(self.model_dir / "config.json", precision=self.precision.name,
-                             augment="on" if self.config.augments else "off", cnn_ctc=self.cnn_ctc_weight)  # fmt: skip
+                             augment="on" if self.config.augments else "off", cnn_ctc=self.cnn_ctc_weight,
+                             freeze_bn="on" if self.freeze_bn else "off")  # fmt: skip
         self.report(f"precision: {self.precision.name}{' + channels_last' if self.precision.channels_last else ''} "
                     f"({self.precision.reason})")  # fmt: skip
         if any(not source.infinite for source in self.train_sources):
@@ -342,6 +345,9 @@ class Trainer:
                 " (auto: starting from a trained model)" if self.config.augments else " (auto: training from scratch)"
             )  # fmt: skip
             self.report(f"augmentation of stored images: {'on' if self.config.augments else 'off'}{why}")
+        if self.freeze_bn:
+            self.report("batch norm: statistics kept as loaded" + (" (auto: starting from a trained model)"
+                        if self.config.freeze_bn == "auto" else ""))  # fmt: skip
         if self.cnn_ctc_weight:
             self.report(f"training-only CTC head on the CNN's features: loss weight {self.cnn_ctc_weight:g}"
                         + (" (auto: training from scratch)" if self.config.cnn_ctc is None else ""))  # fmt: skip
@@ -495,6 +501,16 @@ def _keep_freed_memory() -> None:
 # primitives used once or twice: the main process of a run held 2.3 GB after 96 batches of words,
 # 1.0-1.2 GB with 32, at the same speed (benchmarks/train_memory.py, docs/benchmarks.md).
 ONEDNN_CACHE_CAPACITY = 32
+
+
+def set_training(model: nn.Module, training: bool, freeze_batch_norm: bool) -> None:
+    """``model.train(training)``, with its batch norm layers left in eval mode when ``freeze_batch_norm``:
+    they normalise with the statistics loaded, and keep them (their scale and shift still learn)."""
+    model.train(training)
+    if training and freeze_batch_norm:
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d | nn.BatchNorm3d):
+                module.eval()
 
 
 def _bound_primitive_cache() -> None:
