@@ -11,19 +11,16 @@ Usage: OMP_NUM_THREADS=2 .venv/bin/python scripts/batch_norm_padding.py
 
 from __future__ import annotations
 
-import tempfile
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 import torch
 
+from crnn_ctc.bundle import load_bundle
 from crnn_ctc.data.readers import Batch, RecognitionDataset, SampleSource, collate_samples
 from crnn_ctc.synth import SynthDataset, SynthGenerator, preset
-from crnn_ctc.training import TrainConfig
-from crnn_ctc.training.loop import Trainer
 from crnn_ctc.training.sources import PlannedKey, PoolCollator
 
 BUNDLED = "src/crnn_ctc/assets/crnn-ctc-default.safetensors"
@@ -64,20 +61,17 @@ def padding_share(batches: Sequence[Batch]) -> float:
 
 def main() -> None:
     warnings.simplefilter("ignore")  # fonts that draw too little of the charset
-    with tempfile.TemporaryDirectory() as work:
-        options = TrainConfig(model_dir=str(Path(work) / "run"), train=["synth:"], arch="small", device="cpu",
-                              charset="printable+space", init_from=BUNDLED, freeze_bn="off", workers=0)  # fmt: skip
-        trainer = Trainer(options, progress=False)
-    generator = SynthGenerator.create(preset("scene-words"), "printable+space")
+    bundle = load_bundle(BUNDLED)
+    generator = SynthGenerator.create(preset("scene-words"), bundle.charset)
     pool = cast(SampleSource, SynthDataset(generator, SAMPLES, image_format=None))
-    dataset = RecognitionDataset(pool, trainer.bundle.charset, trainer.bundle.preprocess, trainer.geometry)
+    dataset = RecognitionDataset(pool, bundle.charset, bundle.preprocess, bundle.config)
     items = [(PlannedKey(0, 0, True, 0, index), dataset[index]) for index in range(SAMPLES)]
     by_width = [planned.samples for planned in PoolCollator(BATCH)(items)]
     order = np.random.default_rng(0).permutation(SAMPLES)
     at_random = [collate_samples([items[int(i)][1] for i in order[k : k + BATCH]]) for k in range(0, SAMPLES, BATCH)]
     print(f"padding share of the batches: cut by width {padding_share(by_width):.2f}, "
           f"drawn at random {padding_share(at_random):.2f}")  # fmt: skip
-    model = trainer.model
+    model = bundle.model
     columns = {
         "by width, fp32": layer_means(model, by_width),
         "at random, fp32": layer_means(model, at_random),

@@ -47,23 +47,20 @@ def test_sources_resolve_as_the_command_resolves_them(tmp_path) -> None:
         train(TrainConfig(model_dir=str(tmp_path / "run")), progress=False)
 
 
-def test_augmentation_is_on_when_fine_tuning_and_off_from_scratch_unless_asked() -> None:
-    assert not TrainConfig(train=["d"]).augments
-    assert TrainConfig(train=["d"], init_from="m.safetensors").augments
-    assert TrainConfig(train=["d"], augment="on").augments
-    assert not TrainConfig(train=["d"], init_from="m.safetensors", augment="off").augments
-    # YAML reads a bare on/off as a boolean
-    assert TrainConfig.from_dict({"train": ["d"], "augment": True}).augment == "on"
-    assert TrainConfig.from_dict({"train": ["d"], "augment": False}).augment == "off"
-    with pytest.raises(ConfigError, match="--augment must be one of auto, on, off"):
-        TrainConfig(train=["d"], augment="yes")
-
-
-def test_batch_norm_statistics_are_kept_when_fine_tuning_and_learned_from_scratch_unless_asked() -> None:
-    assert not TrainConfig(train=["d"]).freezes_batch_norm
-    assert TrainConfig(train=["d"], init_from="m.safetensors").freezes_batch_norm
-    assert TrainConfig(train=["d"], freeze_bn="on").freezes_batch_norm
-    assert not TrainConfig(train=["d"], init_from="m.safetensors", freeze_bn="off").freezes_batch_norm
-    assert TrainConfig.from_dict({"train": ["d"], "freeze-bn": False}).freeze_bn == "off"
-    with pytest.raises(ConfigError, match="--freeze-bn must be one of auto, on, off"):
-        TrainConfig(train=["d"], freeze_bn="yes")
+@pytest.mark.parametrize(
+    ("option", "flag", "resolved"),
+    [("augment", "--augment", "augments"), ("freeze_bn", "--freeze-bn", "freezes_batch_norm")],
+)
+def test_fine_tuning_defaults_are_on_with_init_from_and_off_from_scratch_unless_asked(
+    option: str, flag: str, resolved: str
+) -> None:
+    """Augmentation of stored images and batch norm's statistics kept: `auto` means on with --init-from."""
+    assert not getattr(TrainConfig(train=["d"]), resolved)
+    assert getattr(TrainConfig(train=["d"], init_from="m.safetensors"), resolved)
+    assert getattr(TrainConfig(train=["d"], **{option: "on"}), resolved)
+    assert not getattr(TrainConfig(train=["d"], init_from="m.safetensors", **{option: "off"}), resolved)
+    # YAML reads a bare on/off as a boolean, under either spelling of the name
+    assert getattr(TrainConfig.from_dict({"train": ["d"], option: True}), option) == "on"
+    assert getattr(TrainConfig.from_dict({"train": ["d"], flag.removeprefix("--"): False}), option) == "off"
+    with pytest.raises(ConfigError, match=f"{flag} must be one of auto, on, off"):
+        TrainConfig(train=["d"], **{option: "yes"})
