@@ -92,6 +92,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "calibrate", "fit the confidence's temperature on labelled data and write the model with it",
         _module("calibrate"),
     )  # fmt: skip
+    commands.add_command(
+        "average", "average the weights of models fine-tuned from one model (a model soup)", _module("average")
+    )
     commands.add_command("bench", "images/s and latency per backend, batch size and width", _module("bench"))
     commands.add_command("eval", "word accuracy, CER and 1-NED of a model on datasets", _module("eval"))
     commands.add_command(

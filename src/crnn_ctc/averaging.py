@@ -1,0 +1,107 @@
+"""Weight averaging of trained models: one model whose weights are a weighted mean of several.
+
+Why: models fine-tuned from one starting point stay in one basin of the loss, so the mean of their
+weights reads better than each of them (Wortsman et al., "Model soups", 2022), and the mean of a
+fine-tuned model with its start keeps what the start knew while gaining what the round taught
+(WiSE-FT, Wortsman et al., 2022). The bundled model's rounds from v8 each read some sets better
+and others worse; an average reads them all at least as well (docs/model_card.md). Averaging only
+makes sense for models of one architecture, charset and preprocessing, ideally with one ancestor.
+
+Batch norm's running statistics are averaged like the weights; the step counter takes the largest.
+A confidence temperature is not carried over: it was fitted to another network (`crnn calibrate`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .bundle import ModelBundle, file_sha256, load_bundle, save_bundle
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Ingredient:
+    """One model file in an average, with its share of the weights."""
+
+    path: Path
+    weight: float
+
+
+def ingredients(paths: Sequence[str | Path], weights: Sequence[float] | None = None) -> list[Ingredient]:
+    """``paths`` with their shares (equal when ``weights`` is None), normalised to sum to 1."""
+    if len(paths) < 2:
+        raise ConfigError(f"averaging needs at least two model files, got {len(paths)}")
+    if weights is None:
+        weights = [1.0] * len(paths)
+    if len(weights) != len(paths):
+        raise ConfigError(f"{len(weights)} weights for {len(paths)} model files: give one weight per file")
+    if any(not math.isfinite(w) or w < 0 for w in weights):
+        raise ConfigError(f"weights must be finite and not negative, got {list(weights)}")
+    total = sum(weights)
+    if total <= 0:
+        raise ConfigError("the weights sum to 0: at least one must be positive")
+    return [Ingredient(Path(p), w / total) for p, w in zip(paths, weights, strict=True)]
+
+
+def _check_same_kind(first: ModelBundle, other: ModelBundle) -> None:
+    """Refuse models whose weights do not mean the same thing position by position."""
+    differences = []
+    if first.config.to_dict() != other.config.to_dict():
+        differences.append(f"architecture {other.config.to_dict()} against {first.config.to_dict()}")
+    if first.charset.symbols != other.charset.symbols:
+        differences.append(f"charset of {len(other.charset)} symbols differs from the first's {len(first.charset)}")
+    if first.preprocess.to_dict() != other.preprocess.to_dict():
+        differences.append(f"preprocessing {other.preprocess.to_dict()} against {first.preprocess.to_dict()}")
+    if differences:
+        raise ConfigError(
+            f"{other.path} cannot be averaged with {first.path}: "
+            + "; ".join(differences)
+            + ". Average only models of one architecture, charset and preprocessing (fine-tuned from one model)."
+        )
+
+
+def average_models(parts: Sequence[Ingredient]) -> ModelBundle:
+    """A model whose every floating-point tensor is the weighted mean of the ingredients' (in float64)."""
+    import torch
+
+    bundles = [load_bundle(part.path) for part in parts]
+    for other in bundles[1:]:
+        _check_same_kind(bundles[0], other)
+    states = [bundle.model.state_dict() for bundle in bundles]
+    averaged: dict[str, torch.Tensor] = {}
+    for name, tensor in states[0].items():
+        if tensor.is_floating_point():
+            total = sum(part.weight * state[name].double() for part, state in zip(parts, states, strict=True))
+            averaged[name] = torch.as_tensor(total).to(tensor.dtype)
+        else:  # batch norm's num_batches_tracked: how many batches the statistics have seen at most
+            averaged[name] = torch.stack([state[name] for state in states]).max()
+    result = bundles[0]
+    result.model.load_state_dict(averaged, strict=True)
+    result.calibration = {}
+    result.provenance = {
+        "initialisation": "weight average",
+        "averaged_from": [_describe(part, bundle) for part, bundle in zip(parts, bundles, strict=True)],
+    }
+    return result
+
+
+def _describe(part: Ingredient, bundle: ModelBundle) -> dict[str, Any]:
+    return {
+        "file": part.path.name,
+        "sha256": file_sha256(part.path),
+        "weight": round(part.weight, 6),
+        "provenance": bundle.provenance,
+    }
+
+
+def average_files(
+    paths: Sequence[str | Path], out: str | Path, weights: Sequence[float] | None = None
+) -> list[Ingredient]:
+    """Average the model files ``paths`` and write the result to ``out`` atomically; returns the shares."""
+    parts = ingredients(paths, weights)
+    save_bundle(average_models(parts), out)
+    return parts

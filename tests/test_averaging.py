@@ -1,0 +1,89 @@
+"""Weight averaging (`crnn average`): the arithmetic, what the result carries, and what it refuses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import WORDS
+from crnn_ctc import Recognizer
+from crnn_ctc.averaging import average_files, ingredients
+from crnn_ctc.bundle import file_sha256, load_bundle, new_bundle, read_description, save_bundle
+from crnn_ctc.charset import Charset
+from crnn_ctc.cli import main
+from crnn_ctc.errors import ConfigError
+
+
+def _random_model(path: Path, seed: int, charset: str = "lower-alnum", batches: int = 0) -> Path:
+    bundle = new_bundle("small", Charset.preset(charset), seed=seed)
+    for module in bundle.model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):  # statistics that differ between the two files
+            assert module.running_mean is not None and module.num_batches_tracked is not None
+            module.running_mean.normal_(generator=torch.Generator().manual_seed(seed))
+            module.num_batches_tracked.fill_(batches)
+    bundle.calibration = {"temperature": 1.7}
+    return save_bundle(bundle, path)
+
+
+def test_the_average_is_the_weighted_mean_of_every_tensor_and_says_where_it_came_from(tmp_path: Path) -> None:
+    first = _random_model(tmp_path / "a.safetensors", seed=1, batches=10)
+    second = _random_model(tmp_path / "b.safetensors", seed=2, batches=30)
+    out = tmp_path / "avg.safetensors"
+    parts = average_files([first, second], out, weights=[1, 3])
+    assert [part.weight for part in parts] == [0.25, 0.75]
+    a, b = load_bundle(first).model.state_dict(), load_bundle(second).model.state_dict()
+    averaged = load_bundle(out).model.state_dict()
+    for name, tensor in averaged.items():
+        if tensor.is_floating_point():
+            torch.testing.assert_close(tensor, 0.25 * a[name] + 0.75 * b[name], rtol=1e-6, atol=1e-6)
+        else:
+            assert int(tensor) == 30, name  # batch norm's counter: the larger
+    description = read_description(out)
+    assert "calibration" not in description  # the temperature was fitted to another network
+    sources = description["provenance"]["averaged_from"]
+    assert [(s["file"], s["weight"], s["sha256"]) for s in sources] == [
+        ("a.safetensors", 0.25, file_sha256(first)),
+        ("b.safetensors", 0.75, file_sha256(second)),
+    ]
+
+
+def test_averaging_a_reading_model_with_itself_reads_as_well(
+    model_path: Path, word_images: list[Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "self.safetensors"
+    average_files([model_path, model_path], out)
+    texts = [result.text for result in Recognizer.load(out, backend="torch").recognize(word_images)]
+    assert texts == WORDS
+
+
+def test_models_of_another_kind_or_bad_weights_are_refused(tmp_path: Path) -> None:
+    first = _random_model(tmp_path / "a.safetensors", seed=1)
+    other_charset = _random_model(tmp_path / "digits.safetensors", seed=2, charset="printable")
+    with pytest.raises(ConfigError, match=r"digits\.safetensors cannot be averaged with .*a\.safetensors.*charset"):
+        average_files([first, other_charset], tmp_path / "out.safetensors")
+    assert not (tmp_path / "out.safetensors").exists()
+    with pytest.raises(ConfigError, match="at least two"):
+        ingredients([first])
+    with pytest.raises(ConfigError, match="2 weights for 3"):
+        ingredients([first, first, first], [1, 2])
+    with pytest.raises(ConfigError, match="not negative"):
+        ingredients([first, first], [1, -1])
+    with pytest.raises(ConfigError, match="sum to 0"):
+        ingredients([first, first], [0, 0])
+
+
+def test_crnn_average_writes_the_average_and_never_writes_over_an_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = _random_model(tmp_path / "a.safetensors", seed=1)
+    second = _random_model(tmp_path / "b.safetensors", seed=2)
+    before = first.read_bytes()
+    assert main(["average", str(first), str(second), "--out", str(first)]) == 2
+    assert "destroy that input" in capsys.readouterr().err
+    assert first.read_bytes() == before
+    out = tmp_path / "soup.safetensors"
+    assert main(["average", str(first), str(second), "--weights", "2", "1", "--out", str(out)]) == 0
+    assert "a.safetensors 0.667, b.safetensors 0.333" in capsys.readouterr().out
+    assert [s["weight"] for s in read_description(out)["provenance"]["averaged_from"]] == [0.666667, 0.333333]
