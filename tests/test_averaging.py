@@ -44,8 +44,8 @@ def test_the_average_is_the_weighted_mean_of_every_tensor_and_says_where_it_came
     assert "calibration" not in description  # the temperature was fitted to another network
     sources = description["provenance"]["averaged_from"]
     assert [(s["file"], s["weight"], s["sha256"]) for s in sources] == [
-        ("a.safetensors", 0.25, file_sha256(first)),
-        ("b.safetensors", 0.75, file_sha256(second)),
+        (str(first), 0.25, file_sha256(first)),
+        (str(second), 0.75, file_sha256(second)),
     ]
 
 
@@ -85,5 +85,9 @@ def test_crnn_average_writes_the_average_and_never_writes_over_an_input(
     assert first.read_bytes() == before
     out = tmp_path / "soup.safetensors"
     assert main(["average", str(first), str(second), "--weights", "2", "1", "--out", str(out)]) == 0
-    assert "a.safetensors 0.667, b.safetensors 0.333" in capsys.readouterr().out
+    assert f"{first} 0.667, {second} 0.333" in capsys.readouterr().out
     assert [s["weight"] for s in read_description(out)["provenance"]["averaged_from"]] == [0.666667, 0.333333]
+    assert main(["info", "--model", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "averaged_from:  2 models" in shown
+    assert f"0.666667  {first} (SHA-256 {file_sha256(first)[:12]}" in shown

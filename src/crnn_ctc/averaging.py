@@ -91,7 +91,7 @@ def average_models(parts: Sequence[Ingredient]) -> ModelBundle:
 
 def _describe(part: Ingredient, bundle: ModelBundle) -> dict[str, Any]:
     return {
-        "file": part.path.name,
+        "file": str(part.path),  # as given: several ingredients are often all called best.safetensors
         "sha256": file_sha256(part.path),
         "weight": round(part.weight, 6),
         "provenance": bundle.provenance,

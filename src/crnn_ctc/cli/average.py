@@ -33,6 +33,6 @@ def run(args: argparse.Namespace) -> int:
     refuse_same_file(args.out, args.models, "--out")
     check_writable(args.out)
     parts = average_files(args.models, args.out, args.weights)
-    shares = ", ".join(f"{part.path.name} {part.weight:.3g}" for part in parts)
+    shares = ", ".join(f"{part.path} {part.weight:.3g}" for part in parts)
     print(f"wrote {args.out}: the weighted mean of {len(parts)} models ({shares}); calibrate it before shipping")
     return EXIT_OK

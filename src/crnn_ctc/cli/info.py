@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .common import EXIT_OK, add_model_options
 
@@ -38,9 +38,25 @@ def run(args: argparse.Namespace) -> int:
     print(f"architecture:   {config.arch} ({parameters:,} parameters, {config.num_classes} classes)")
     print(f"charset:        {len(bundle.charset)} symbols: {''.join(bundle.charset.symbols)}")
     print(f"input:          {prep.channels} channel(s), height {prep.height}, width {width_policy}")
-    for key, value in sorted(bundle.provenance.items()):
-        print(f"{key + ':':<16}{value}")
+    _print_provenance(bundle.provenance)
+    if bundle.calibration:
+        print(f"{'calibration:':<16}temperature {bundle.calibration.get('temperature')}")
     return EXIT_OK
+
+
+def _print_provenance(provenance: dict[str, Any]) -> None:
+    """One line per entry; an average's ingredients one line each (their own histories are in --json)."""
+    for key, value in sorted(provenance.items()):
+        if key == "averaged_from" and isinstance(value, list):
+            print(f"{key + ':':<16}{len(value)} models")
+            for part in value:
+                history = part.get("provenance", {}) if isinstance(part, dict) else {}
+                steps = f", {history['trained_steps']} steps" if "trained_steps" in history else ""
+                start = f" from {history['init_from']}" if "init_from" in history else ""
+                sha = str(part.get("sha256"))[:12]
+                print(f"{'':<16}{part.get('weight')}  {part.get('file')} (SHA-256 {sha}…{steps}{start})")
+        else:
+            print(f"{key + ':':<16}{value}")
 
 
 def _run_onnx(path: Path, as_json: bool) -> int:
@@ -73,6 +89,5 @@ def _run_onnx(path: Path, as_json: bool) -> int:
     print(f"input:          {prep.channels} channel(s), height {prep.height}, width {width_policy}")
     if export["source_sha256"]:
         print(f"exported from:  a model file with SHA-256 {export['source_sha256']}")
-    for key, value in sorted(info.provenance.items()):
-        print(f"{key + ':':<16}{value}")
+    _print_provenance(info.provenance)
     return EXIT_OK
