@@ -6,7 +6,9 @@
 # justified: scripts/synth_settings/document-justified.json), scene lines 0.08 (the v8 recipe),
 # without the held-out font families, at a peak learning rate of 5e-5 (LR=...: a continuation from
 # a trained model; v2's restart at 5e-4 cost 3 points for its first 500 steps, v3's at 2e-4 cost 2.5). ../shared/data/iiit5k_train (real words) picks the checkpoint and is never
-# trained on. Then scripts/ship_model.sh calibrates, exports int8, scores and ships it if it is better.
+# trained on. Then the run's best step is averaged with the model it started from in equal shares
+# (crnn average: how v16 was made; docs/training_recipes.md), and scripts/ship_model.sh calibrates the
+# average, exports int8, scores and ships it if it is better (SOUP=0: the run's best step alone).
 # Usage: scripts/train_pretrained.sh [MAX_STEPS] [THREADS]   (make pretrained; RESUME=1 continues a run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,4 +29,9 @@ OMP_NUM_THREADS=$THREADS .venv/bin/crnn train \
     --init-from runs/pretrained-base.safetensors --batch_size 64 --max-steps "$STEPS" --lr "${LR:-5e-5}" --warmup-steps 50 \
     --val-every 500 --save-every 100 --log-every 25 --workers 1 --seed "${SEED:-3}" --epoch-size 448000 \
     "$START"
-scripts/ship_model.sh runs/pretrained/model.safetensors
+CANDIDATE=runs/pretrained/model.safetensors
+if [ "${SOUP:-1}" != 0 ]; then
+    .venv/bin/crnn average runs/pretrained-base.safetensors "$CANDIDATE" --out runs/pretrained-soup.safetensors
+    CANDIDATE=runs/pretrained-soup.safetensors
+fi
+scripts/ship_model.sh "$CANDIDATE"

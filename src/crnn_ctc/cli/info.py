@@ -50,7 +50,11 @@ def _print_provenance(provenance: dict[str, Any]) -> None:
         if key == "averaged_from" and isinstance(value, list):
             print(f"{key + ':':<16}{len(value)} models")
             for part in value:
-                history = part.get("provenance", {}) if isinstance(part, dict) else {}
+                if not isinstance(part, dict):
+                    print(f"{'':<16}{part}")
+                    continue
+                history = part.get("provenance")
+                history = history if isinstance(history, dict) else {}
                 steps = f", {history['trained_steps']} steps" if "trained_steps" in history else ""
                 start = f" from {history['init_from']}" if "init_from" in history else ""
                 sha = str(part.get("sha256"))[:12]
@@ -90,4 +94,6 @@ def _run_onnx(path: Path, as_json: bool) -> int:
     if export["source_sha256"]:
         print(f"exported from:  a model file with SHA-256 {export['source_sha256']}")
     _print_provenance(info.provenance)
+    if info.calibration:
+        print(f"{'calibration:':<16}temperature {info.temperature}")
     return EXIT_OK
