@@ -65,6 +65,16 @@ def test_a_tie_on_iiit5k_ships_only_with_force(tmp_path):
     assert run_gate(tmp_path, text, "--force") == 0
 
 
+def test_an_int8_graph_reading_a_held_out_set_worse_than_its_fp32_blocks(tmp_path, capsys):
+    text = scores("87.85%", "87.60%", "2.50%").replace(
+        "runs/heldout/words                       1,000  0  73.50%  9.29%",
+        "runs/heldout/words                       1,000  0  73.50%  9.40%",
+    )
+    assert "9.40%" in text
+    assert run_gate(tmp_path, text) == 1
+    assert "FAIL  runs/heldout/words CER: int8 9.40% vs its fp32 9.13%" in capsys.readouterr().out
+
+
 def test_an_int8_gap_over_0_3_blocks_even_with_force(tmp_path, capsys):
     """Step 3,000 of the v5 run: 87.85% fp32, 87.50% int8."""
     assert run_gate(tmp_path, scores("87.85%", "87.50%", "2.48%"), "--force") == 1
