@@ -78,6 +78,12 @@ def atomic_text_file(path: str | Path, encoding: str = "utf-8") -> Iterator[Text
         raise OutputError(f"{path}: cannot write: {error.strerror or error}") from None
 
 
+def tsv_field(text: str) -> str:
+    """One field of a plain TSV file (no quoting, so any reader splits it on TABs): TABs and line
+    breaks, which would split the field or the row, become spaces."""
+    return text.translate({9: " ", 10: " ", 13: " "})
+
+
 def refuse_same_file(out: str | Path, inputs: Iterable[str | Path], flag: str) -> None:
     """Refuse to write ``out`` when it is one of ``inputs`` (the same file, whatever links lead to it)."""
     target = os.path.realpath(out)

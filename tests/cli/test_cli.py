@@ -235,3 +235,41 @@ def test_a_symlink_loop_is_reported_as_one(capsys, model_path, word_images, tmp_
     code, out, err = _run(capsys, "predict", "--model", model_path, tmp_path / "a.png", word_images[0])
     assert code == 1 and len(_rows(out)) == 1
     assert f"{tmp_path / 'a.png'}: symbolic link loop" in err and "no such file" not in err
+
+
+def test_eval_predictions_never_overwrite_an_input_and_keep_one_row_per_sample(capsys, model_path, word_images,
+                                                                               tmp_path) -> None:  # fmt: skip
+    from crnn_ctc.data.lmdb_store import LmdbWriter
+
+    folder = tmp_path / "words"
+    folder.mkdir()
+    for path in word_images[:3]:
+        shutil.copy(path, folder / path.name)
+    labels = "".join(f"{p.name}\t{p.stem.split('_', 1)[1]}\n" for p in word_images[:3])
+    (folder / "labels.tsv").write_text(labels, encoding="utf-8")
+    code, out, err = _run(capsys, "eval", "--model", model_path, "--data", folder,
+                          "--predictions", folder / "labels.tsv")  # fmt: skip
+    assert code == 2 and out == "" and "--predictions" in err and "is the input" in err
+    assert (folder / "labels.tsv").read_text(encoding="utf-8") == labels
+    code, _, err = _run(capsys, "eval", "--data", folder, "--predictions", model_path, "--model", model_path)
+    assert code == 2 and "is the input" in err
+    # An LMDB folder's files are its data: an output inside it is refused, the database left whole.
+    lmdb = tmp_path / "lmdb"
+    writer = LmdbWriter(lmdb)
+    writer.add(word_images[0].read_bytes(), "a\tlabel\nwith breaks")
+    writer.close()
+    before = _folder_bytes(lmdb)
+    code, _, err = _run(capsys, "eval", "--model", model_path, "--data", lmdb, "--predictions", lmdb / "data.mdb")
+    assert code == 2 and "inside the dataset" in err
+    assert _folder_bytes(lmdb) == before
+    # Written: one line per sample whatever its label holds, atomically (no temporary file left).
+    output = tmp_path / "out" / "predictions.tsv"
+    code, _, err = _run(capsys, "eval", "--model", model_path, "--protocol", "raw", "--data", lmdb, folder,
+                        "--predictions", output)  # fmt: skip
+    assert code == 0, err
+    rows = _rows(output.read_text(encoding="utf-8"))
+    assert rows[0] == ["sample", "label", "prediction", "confidence", "error"]
+    assert [len(row) for row in rows] == [5] * 5
+    assert rows[1][1] == "a label with breaks"
+    assert [row[1] for row in rows[2:]] == [p.stem.split("_", 1)[1] for p in word_images[:3]]
+    assert sorted(p.name for p in output.parent.iterdir()) == ["predictions.tsv"]

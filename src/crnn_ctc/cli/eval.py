@@ -57,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
         print_error("no data: pass --data SRC [SRC ...] or --data_dir DIR")
         return EXIT_USAGE
     opened = [open_source(location) for location in sources]  # a missing or damaged dataset stops us here
+    if args.predictions:
+        _check_predictions_output(args, opened)  # before the model loads and the data is read
     recognizer = Recognizer.load(
         args.model, model_dir=args.model_dir, backend=args.backend, device=args.device,
         threads=args.threads, decoder=decoder_name(args), decoder_options=decoder_options(args),
@@ -90,11 +92,33 @@ def run(args: argparse.Namespace) -> int:
             for mistake in main_report.most_confident_mistakes(args.worst):
                 print(f"    {mistake.confidence:.3f}  label {mistake.label!r}  read {mistake.prediction!r}")
     if args.predictions:
-        with open(args.predictions, "w", encoding="utf-8") as file:
+        from ..files import atomic_text_file, tsv_field
+
+        with atomic_text_file(args.predictions) as file:
             file.write("sample\tlabel\tprediction\tconfidence\terror\n")
             for row in all_rows:
-                file.write(f"{row.name}\t{row.label}\t{row.prediction}\t{row.confidence:.6f}\t{row.error or ''}\n")
+                fields = (row.name, row.label, row.prediction, f"{row.confidence:.6f}", row.error or "")
+                file.write("\t".join(tsv_field(field) for field in fields) + "\n")
     if failed:
         print(f"crnn: {failed} samples could not be read (counted as wrong)", file=sys.stderr)
         return EXIT_SOME_FAILED
     return EXIT_OK
+
+
+def _check_predictions_output(args: argparse.Namespace, sources: list) -> None:
+    """Refuse a ``--predictions`` file that is an input (an annotation file, a lexicon, the model) or lies
+    in an LMDB folder being read, and one that cannot be written: before any work, so nothing is lost."""
+    from pathlib import Path
+
+    from ..errors import OutputError
+    from ..files import check_writable, refuse_same_file
+    from .common import word_list_file
+
+    paths = [Path(source.path) for source in sources]
+    others = (args.image_lexicons, args.lexicon, args.model, word_list_file(args))
+    refuse_same_file(args.predictions, [p for p in paths if not p.is_dir()] + [p for p in others if p], "--predictions")
+    target = Path(args.predictions).resolve()
+    for folder in (p for p in paths if p.is_dir()):
+        if target.is_relative_to(folder.resolve()):
+            raise OutputError(f"--predictions {args.predictions} lies inside the dataset {folder}; write it elsewhere")
+    check_writable(args.predictions)

@@ -25,7 +25,7 @@ from PIL import Image
 
 from ..charset import Charset, normalize_text, required_steps
 from ..errors import DatasetError, ImageError
-from ..files import occupied, refuse_existing, refuse_overlap, staged_directory
+from ..files import occupied, refuse_existing, refuse_overlap, staged_directory, tsv_field
 from ..model import ModelConfig
 from ..preprocess import PreprocessConfig, load_image
 from .annotations import Annotation, read_annotations
@@ -266,12 +266,7 @@ def _write_rejected(path: Path, rows: list[tuple[str, int, str]]) -> None:
     with path.open("w", encoding="utf-8") as file:
         file.write("path\tline\treason\n")
         for image, line, reason in sorted(rows, key=lambda row: row[1]):
-            file.write(f"{_one_field(image)}\t{line}\t{_one_field(reason)}\n")
-
-
-def _one_field(text: str) -> str:
-    """A TSV field: TABs and line breaks (a label's, quoted in a reason) become spaces."""
-    return text.translate({9: " ", 10: " ", 13: " "})
+            file.write(f"{tsv_field(image)}\t{line}\t{tsv_field(reason)}\n")
 
 
 class _LmdbSplitWriter:
