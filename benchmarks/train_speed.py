@@ -7,8 +7,10 @@ precision. For the ``small`` architecture at batch 64 on the charset ``printable
 * bare fp32: forward + CTC loss + backward + Adam (``Trainer._train_step``) on batches collated once
   up front from the synthetic generator's own images: one pool of them cut into batches by real
   width, as training cuts each pool (``sources.PoolCollator``), with no data pipeline at all;
-* bare auto: the same batches in the precision ``--amp auto`` picks here (bf16 + channels_last where
-  the CPU computes bf16 natively, else fp32);
+* bare auto: the same batches in the precision ``--amp auto`` picks here (bf16 where the CPU computes
+  bf16 natively, else fp32; channels_last on every CPU);
+* bare fp32 NCHW: bare fp32 with the model in the default layout, as before channels_last became the
+  CPU's layout for fp32 too (the bare rows take turns, so load moves them alike);
 * loop synth: ``crnn train --train synth:`` (the command, in a process of its own, with ``--amp auto``,
   the default DataLoader workers and torch's default threads unless told otherwise), samples/s from
   its own log windows after the first pool, so start-up is excluded;
@@ -134,6 +136,20 @@ def bare_rate(trainer: Trainer, batches: Sequence[Batch], steps: int) -> float:
     return samples / (time.perf_counter() - started)
 
 
+def bare_rates(trainers: Sequence[Trainer], batches: Sequence[Batch], steps: int, turns: int = 4) -> list[float]:
+    """``bare_rate`` of each trainer, taken in ``turns`` interleaved turns and pooled (samples over seconds)."""
+    samples = [0.0] * len(trainers)
+    seconds = [0.0] * len(trainers)
+    per_turn = max(1, steps // turns)
+    for _ in range(turns):
+        for index, trainer in enumerate(trainers):
+            rate = bare_rate(trainer, batches, per_turn)
+            count = sum(len(batches[step % len(batches)].labels) for step in range(per_turn))
+            samples[index] += count
+            seconds[index] += count / rate
+    return [s / t for s, t in zip(samples, seconds, strict=True)]
+
+
 def loop_rate(options: TrainConfig, threads: int) -> tuple[float, str]:
     """Samples/s of ``crnn train`` with ``options`` at ``threads`` torch threads, and the precision it reported.
 
@@ -183,14 +199,20 @@ def measure(args: argparse.Namespace, work: Path) -> tuple[list[Row], float]:
     shards = work / "shards"
     render_seconds = render_shards(generator, shards, args.shard_images, args.render_workers)
     # The bare rows' trainers read no data (their source is only needed to build them): the shards are at hand.
-    trainers = {amp: Trainer(config(work / f"bare-{amp}", [str(shards)], args, amp, 0), progress=False)
-                for amp in ("off", "auto")}  # fmt: skip
+    amps = {"off": "off", "auto": "auto", "nchw": "off"}
+    trainers = {name: Trainer(config(work / f"bare-{name}", [str(shards)], args, amp, 0), progress=False)
+                for name, amp in amps.items()}  # fmt: skip
+    # The layout the trainer chose before channels_last became the CPU's default for fp32 too.
+    trainers["nchw"].model.to(memory_format=torch.contiguous_format)
     batches = bare_batches(generator, trainers["off"], min(args.steps, POOL_BATCHES))
+    # The bare rows take turns, a few steps each, so the machine's load moves them alike.
+    rates = bare_rates(list(trainers.values()), batches, args.steps)
     rows = []
-    for amp, trainer in trainers.items():
-        precision = trainer.precision.name + (" + channels_last" if trainer.precision.channels_last else "")
-        name = "bare step, fp32" if amp == "off" else "bare step, --amp auto"
-        rows.append(Row(name, threads, "-", precision, bare_rate(trainer, batches, args.steps), False))
+    for (name, trainer), rate in zip(trainers.items(), rates, strict=True):
+        layout = trainer.precision.channels_last and name != "nchw"
+        precision = trainer.precision.name + (" + channels_last" if layout else " (NCHW)")
+        name = {"off": "bare step, fp32", "auto": "bare step, --amp auto", "nchw": "bare step, fp32, NCHW"}[name]
+        rows.append(Row(name, threads, "-", precision, rate, False))
     del trainers, batches
 
     synth = config(work / "loop-synth", ["synth:"], args, "auto", args.workers)

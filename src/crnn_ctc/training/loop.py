@@ -114,7 +114,7 @@ class Trainer:
         self.model = self.bundle.model.to(self.device)
         self.freeze_bn = config.freezes_batch_norm
         set_training(self.model, True, self.freeze_bn)
-        if self.precision.channels_last:  # oneDNN's bf16 convolutions are fastest in NHWC
+        if self.precision.channels_last:  # oneDNN's CPU convolutions, pooling and batch norm are fastest in NHWC
             # In place; Module.to takes memory_format at run time, though torch's stubs omit it.
             self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.geometry = self.bundle.config
