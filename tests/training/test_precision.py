@@ -44,8 +44,8 @@ def test_cpu_flags_reads_cpuinfo(tmp_path) -> None:
 
 def test_channels_last_computes_the_same_step_as_nchw() -> None:
     """The layout is a speed choice only: loss and gradients match NCHW's up to rounding."""
-    from crnn_ctc.charset import Charset
     from crnn_ctc.bundle import new_bundle
+    from crnn_ctc.charset import Charset
 
     torch.manual_seed(0)
     images = torch.rand(4, 1, 32, 96)
