@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 
 from conftest import render_word
 from crnn_ctc import Recognizer
-from crnn_ctc.bundle import load_bundle, new_bundle, save_bundle
+from crnn_ctc.bundle import file_sha256, load_bundle, new_bundle, save_bundle
 from crnn_ctc.charset import Charset
 from crnn_ctc.cli import main
 from crnn_ctc.errors import ConfigError
@@ -200,6 +200,10 @@ def test_init_from_a_model_with_another_charset_keeps_shared_rows(tmp_path) -> N
     result = train(config, progress=False)
     tuned = load_bundle(result.model_path)
     assert len(tuned.charset) == 62
+    # Its provenance says where it started, by path and by content (not "random").
+    assert tuned.provenance["init_from"] == str(tmp_path / "source.safetensors")
+    assert tuned.provenance["init_from_sha256"] == file_sha256(tmp_path / "source.safetensors")
+    assert "copied from init_from" in tuned.provenance["initialisation"]
     old = source.model.state_dict()["rnn.1.projection.weight"]
     new = tuned.model.state_dict()["rnn.1.projection.weight"]
     for symbol in "a7z":

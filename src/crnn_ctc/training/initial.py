@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..bundle import ModelBundle, load_bundle, new_bundle
+from ..bundle import ModelBundle, file_sha256, load_bundle, new_bundle
 from ..charset import BLANK, Charset
 from ..errors import ConfigError
 from ..preprocess import PreprocessConfig
@@ -46,5 +46,8 @@ def initial_bundle(config: TrainConfig, charset: Charset, report: Reporter) -> M
         report(f"init-from: charset changed; classifier rebuilt keeping {len(shared)} shared symbols")
     bundle.model.load_state_dict(target_state)
     bundle.provenance["init_from"] = str(config.init_from)
+    # The path may name another file by the time anyone reads this; the digest names this one.
+    bundle.provenance["init_from_sha256"] = file_sha256(config.init_from)
+    bundle.provenance["initialisation"] = f"{copied} of {len(target_state)} tensors copied from init_from"
     report(f"init-from: {copied} tensors copied from {config.init_from}")
     return bundle
