@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import os
 import statistics
 import subprocess
@@ -124,30 +125,31 @@ def bare_batches(generator: SynthGenerator, trainer: Trainer, count: int) -> lis
     return [planned.samples for planned in PoolCollator(batch_size)(items)[:count]]
 
 
-def bare_rate(trainer: Trainer, batches: Sequence[Batch], steps: int) -> float:
-    """Samples/s of ``steps`` training steps cycling over ``batches``, after one warm-up step."""
-    trainer._train_step(batches[0])  # first-call allocations and kernel selection
+def timed_steps(trainer: Trainer, batches: Sequence[Batch], steps: int, first: int = 0) -> tuple[int, float]:
+    """Samples and seconds of ``steps`` training steps cycling over ``batches`` from index ``first``,
+    after one untimed warm-up step."""
+    trainer._train_step(batches[first % len(batches)])  # first-call allocations and kernel selection
     samples = 0
     started = time.perf_counter()
-    for step in range(steps):
+    for step in range(first, first + steps):
         batch = batches[step % len(batches)]
         trainer._train_step(batch)
         samples += len(batch.labels)
-    return samples / (time.perf_counter() - started)
+    return samples, time.perf_counter() - started
 
 
 def bare_rates(trainers: Sequence[Trainer], batches: Sequence[Batch], steps: int, turns: int = 4) -> list[float]:
-    """``bare_rate`` of each trainer, taken in ``turns`` interleaved turns and pooled (samples over seconds)."""
-    samples = [0.0] * len(trainers)
-    seconds = [0.0] * len(trainers)
-    per_turn = max(1, steps // turns)
-    for _ in range(turns):
+    """Samples/s of each trainer over the same ``steps`` steps, taken in ``turns`` interleaved turns (each
+    turn goes on where the last stopped, so every row times the same batches) and pooled."""
+    totals = [(0, 0.0)] * len(trainers)
+    bounds = [steps * turn // turns for turn in range(turns + 1)]
+    for first, end in itertools.pairwise(bounds):
+        if end == first:
+            continue
         for index, trainer in enumerate(trainers):
-            rate = bare_rate(trainer, batches, per_turn)
-            count = sum(len(batches[step % len(batches)].labels) for step in range(per_turn))
-            samples[index] += count
-            seconds[index] += count / rate
-    return [s / t for s, t in zip(samples, seconds, strict=True)]
+            samples, seconds = timed_steps(trainer, batches, end - first, first)
+            totals[index] = (totals[index][0] + samples, totals[index][1] + seconds)
+    return [samples / seconds for samples, seconds in totals]
 
 
 def loop_rate(options: TrainConfig, threads: int) -> tuple[float, str]:

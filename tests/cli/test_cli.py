@@ -253,6 +253,16 @@ def test_eval_predictions_never_overwrite_an_input_and_keep_one_row_per_sample(c
     assert (folder / "labels.tsv").read_text(encoding="utf-8") == labels
     code, _, err = _run(capsys, "eval", "--data", folder, "--predictions", model_path, "--model", model_path)
     assert code == 2 and "is the input" in err
+    image = folder / word_images[0].name
+    image_bytes = image.read_bytes()
+    code, _, err = _run(capsys, "eval", "--data", folder, "--predictions", image, "--model", model_path)
+    assert code == 2 and "is the input" in err and image.read_bytes() == image_bytes
+    # Annotations under another name: a labels.tsv beside them would be read as the annotations next time.
+    (folder / "labels.tsv").rename(folder / "gt.txt")
+    code, _, err = _run(capsys, "eval", "--data", folder / "gt.txt", "--predictions", folder / "labels.tsv",
+                        "--model", model_path)  # fmt: skip
+    assert code == 2 and "take it for the annotations" in err and not (folder / "labels.tsv").exists()
+    (folder / "gt.txt").rename(folder / "labels.tsv")
     # An LMDB folder's files are its data: an output inside it is refused, the database left whole.
     lmdb = tmp_path / "lmdb"
     writer = LmdbWriter(lmdb)

@@ -30,6 +30,8 @@ def test_auto_is_bf16_channels_last_where_the_cpu_computes_bf16(flags: frozenset
 def test_explicit_choices_are_kept_whatever_the_cpu() -> None:
     assert choose_precision("off", CPU, SAPPHIRE_RAPIDS).dtype is None
     assert choose_precision("off", CPU, ZEN3_AVX2).channels_last
+    cuda = torch.device("cuda")  # these choices ask nothing of the device, so no GPU is needed here
+    assert not choose_precision("off", cuda).channels_last and not choose_precision("bf16", cuda).channels_last
     assert choose_precision("bf16", CPU, ZEN3_AVX2).dtype is torch.bfloat16
     with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
         choose_precision("fp16", CPU, SAPPHIRE_RAPIDS)

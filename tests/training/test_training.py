@@ -204,6 +204,12 @@ def test_init_from_a_model_with_another_charset_keeps_shared_rows(tmp_path) -> N
     assert tuned.provenance["init_from"] == str(tmp_path / "source.safetensors")
     assert tuned.provenance["init_from_sha256"] == file_sha256(tmp_path / "source.safetensors")
     assert "copied from init_from" in tuned.provenance["initialisation"]
+    assert "rows of 36 shared symbols" in tuned.provenance["initialisation"]
+    # A resume keeps that record, though the path now holds another file.
+    started_from = file_sha256(tmp_path / "source.safetensors")
+    save_bundle(new_bundle("tiny", Charset.preset("lower-alnum"), seed=2), tmp_path / "source.safetensors")
+    resumed = train(TrainConfig(**{**config.to_dict(), "max_steps": 2}), resume=True, progress=False)
+    assert load_bundle(resumed.model_path).provenance["init_from_sha256"] == started_from
     old = source.model.state_dict()["rnn.1.projection.weight"]
     new = tuned.model.state_dict()["rnn.1.projection.weight"]
     for symbol in "a7z":

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from ..errors import CrnnError
+
+if TYPE_CHECKING:
+    from ..data.readers import SampleSource
 from .common import (
     EXIT_OK,
     EXIT_SOME_FAILED,
@@ -105,20 +109,40 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _check_predictions_output(args: argparse.Namespace, sources: list) -> None:
-    """Refuse a ``--predictions`` file that is an input (an annotation file, a lexicon, the model) or lies
-    in an LMDB folder being read, and one that cannot be written: before any work, so nothing is lost."""
+def _check_predictions_output(args: argparse.Namespace, opened: list[SampleSource]) -> None:
+    """Refuse a ``--predictions`` file that is an input (an annotation file or its images, a TFRecord's
+    char map, a lexicon, the model) or would become one (an annotation name in an annotated folder being
+    read, any file of an LMDB being read), and one that cannot be written: before any work, so nothing
+    is lost."""
     from pathlib import Path
 
+    from ..bundle import resolve_model_path
+    from ..data.readers import ANNOTATION_NAMES, FolderSource, TFRecordSource
     from ..errors import OutputError
     from ..files import check_writable, refuse_same_file
     from .common import word_list_file
 
-    paths = [Path(source.path) for source in sources]
-    others = (args.image_lexicons, args.lexicon, args.model, word_list_file(args))
-    refuse_same_file(args.predictions, [p for p in paths if not p.is_dir()] + [p for p in others if p], "--predictions")
-    target = Path(args.predictions).resolve()
-    for folder in (p for p in paths if p.is_dir()):
+    out = args.predictions
+    target = Path(out).resolve()
+    inputs: list[str | Path] = [p for p in (args.image_lexicons, args.lexicon, word_list_file(args)) if p]
+    inputs.append(resolve_model_path(args.model, args.model_dir))
+    annotated: list[Path] = []  # folders whose annotation file is read
+    databases: list[Path] = []  # LMDB folders (a folder, a folder of shards, or the one of a data.mdb named)
+    for source in opened:
+        if isinstance(source, FolderSource):
+            inputs.append(source.path)
+            inputs.extend(image for image, _ in source.items)
+            annotated.append(source.path.parent)
+        elif isinstance(source, TFRecordSource):
+            inputs.extend((source.path, source.path.parent / "char_map.json"))
+        else:
+            databases.append(source.path if source.path.is_dir() else source.path.parent)
+    refuse_same_file(out, inputs, "--predictions")
+    for folder in annotated:
+        if target.parent == folder.resolve() and target.name in ANNOTATION_NAMES:
+            raise OutputError(f"--predictions {out}: the next read of {folder} would take it for the annotations; "
+                              "write it elsewhere")  # fmt: skip
+    for folder in databases:
         if target.is_relative_to(folder.resolve()):
-            raise OutputError(f"--predictions {args.predictions} lies inside the dataset {folder}; write it elsewhere")
-    check_writable(args.predictions)
+            raise OutputError(f"--predictions {out} lies inside the dataset {folder}; write it elsewhere")
+    check_writable(out)

@@ -60,7 +60,7 @@ def _print_provenance(provenance: dict[str, Any]) -> None:
                 sha = str(part.get("sha256"))[:12]
                 print(f"{'':<16}{part.get('weight')}  {part.get('file')} (SHA-256 {sha}…{steps}{start})")
         else:
-            print(f"{key + ':':<16}{value}")
+            print(f"{key + ':':<{max(16, len(key) + 2)}}{value}")
 
 
 def _run_onnx(path: Path, as_json: bool) -> int:

@@ -21,6 +21,7 @@ def initial_bundle(config: TrainConfig, charset: Charset, report: Reporter) -> M
     bundle = new_bundle(config.arch, charset, preprocess, seed=config.seed)
     if config.init_from is None:
         return bundle
+    digest = file_sha256(config.init_from)  # before loading: the record names the file as it was read
     source = load_bundle(config.init_from)
     if source.config.arch != config.arch or source.preprocess.height != config.height:
         raise ConfigError(
@@ -47,7 +48,12 @@ def initial_bundle(config: TrainConfig, charset: Charset, report: Reporter) -> M
     bundle.model.load_state_dict(target_state)
     bundle.provenance["init_from"] = str(config.init_from)
     # The path may name another file by the time anyone reads this; the digest names this one.
-    bundle.provenance["init_from_sha256"] = file_sha256(config.init_from)
-    bundle.provenance["initialisation"] = f"{copied} of {len(target_state)} tensors copied from init_from"
+    bundle.provenance["init_from_sha256"] = digest
+    kept = (
+        f"; the classifier rebuilt, keeping the rows of {len(shared)} shared symbols"
+        if source.charset != charset
+        else ""
+    )
+    bundle.provenance["initialisation"] = f"{copied} of {len(target_state)} tensors copied from init_from{kept}"
     report(f"init-from: {copied} tensors copied from {config.init_from}")
     return bundle

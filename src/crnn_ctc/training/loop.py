@@ -184,6 +184,9 @@ class Trainer:
             "skipped_steps": self.skipped_steps,
             "charset": list(self.bundle.charset.symbols),
             "arch": self.geometry.arch,
+            # Where the run started (--init-from's path and digest): a resume keeps this record
+            # rather than reading the path again, which may name another file by then.
+            "provenance": dict(self.bundle.provenance),
             "rng": capture_rng_state(),
             **({"cnn_head": self.trainable.head.state_dict()} if isinstance(self.trainable, WithCnnHead) else {}),
             **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
@@ -196,6 +199,8 @@ class Trainer:
                 "the options it was started with (they are in config.json)"
             )
         self.model.load_state_dict(state["model"])
+        if "provenance" in state:  # checkpoints written before it was kept have none
+            self.bundle.provenance = dict(state["provenance"])
         if isinstance(self.trainable, WithCnnHead):
             self.trainable.head.load_state_dict(state["cnn_head"])
         self.optimizer.load_state_dict(state["optimizer"])
