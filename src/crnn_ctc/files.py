@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -20,10 +21,25 @@ def cache_dir(name: str) -> Path:
     return Path(base) / "crnn-ctc" / name
 
 
+def is_stream(path: Path) -> bool:
+    """Whether ``path`` is a device, pipe or socket (``/dev/stdout``, ``/dev/null``, a FIFO): written in
+    place, since renaming a file over it would replace the device itself, and is impossible for most users."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
 @contextmanager
 def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
-    """A binary file that appears at ``path`` only once fully written (temporary file, fsync, rename)."""
+    """A binary file that appears at ``path`` only once fully written (temporary file, fsync, rename);
+    a stream (``is_stream``) is written in place."""
     path = Path(path)
+    if is_stream(path):
+        with path.open("wb") as stream:
+            yield stream
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     umask = os.umask(0)
@@ -46,6 +62,10 @@ def check_writable(path: str | Path) -> Path:
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{path}: is a folder; name a file to write")
+    if is_stream(path):
+        if not os.access(path, os.W_OK):
+            raise OutputError(f"{path}: cannot write there (no permission)")
+        return path
     ancestor = path.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
