@@ -44,24 +44,44 @@ def test_cpu_flags_reads_cpuinfo(tmp_path) -> None:
     assert cpu_flags(tmp_path / "missing") == frozenset()
 
 
-def test_channels_last_computes_the_same_step_as_nchw() -> None:
-    """The layout is a speed choice only: loss and gradients match NCHW's up to rounding."""
+def _step(layout: torch.memory_format, widths: torch.Tensor | None) -> tuple[float, list[torch.Tensor]]:
+    """One training step's loss and gradients, the model and its training-only CNN head in ``layout``."""
     from crnn_ctc.bundle import new_bundle
     from crnn_ctc.charset import Charset
+    from crnn_ctc.training.cnn_head import WithCnnHead
 
     torch.manual_seed(0)
     images = torch.rand(4, 1, 32, 96)
-    targets = torch.randint(1, 27, (4, 5))
-    results = []
-    for layout in (torch.contiguous_format, torch.channels_last):
-        model = new_bundle("small", Charset.preset("lower-alnum"), seed=3).model.train()
-        model.to(memory_format=layout)
-        log_probs = model(images).transpose(0, 1)  # (T, N, classes), as ctc_loss takes them
-        lengths = torch.full((4,), log_probs.shape[0], dtype=torch.long)
-        loss = torch.nn.functional.ctc_loss(log_probs, targets, lengths, torch.full((4,), 5, dtype=torch.long))
-        loss.backward()
-        results.append((loss.item(), [p.grad.clone() for p in model.parameters()]))
-    (loss_a, grads_a), (loss_b, grads_b) = results
+    targets = torch.randint(1, 27, (4, 4))
+    network = WithCnnHead(new_bundle("small", Charset.preset("lower-alnum"), seed=3).model).train()
+    network.to(memory_format=layout)
+    main, head = network(images, widths)
+    steps = main.shape[1]
+    lengths = network.model.output_lengths(widths) if widths is not None else torch.full((4,), steps)
+    loss = sum(
+        weight * torch.nn.functional.ctc_loss(log_probs.transpose(0, 1), targets, lengths, torch.full((4,), 4))
+        for weight, log_probs in ((1.0, main), (0.5, head))
+    )
+    loss.backward()
+    return float(loss.detach()), [p.grad.clone() for p in network.parameters()]
+
+
+def test_channels_last_computes_the_same_step_as_nchw() -> None:
+    """The layout is a speed choice only: loss and gradients match NCHW's up to rounding."""
+    loss_a, grads_a = _step(torch.contiguous_format, None)
+    loss_b, grads_b = _step(torch.channels_last, None)
     assert loss_b == pytest.approx(loss_a, rel=1e-5)
     for a, b in zip(grads_a, grads_b, strict=True):
         torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-5)
+
+
+def test_channels_last_with_widths_masked_matches_nchw_closely() -> None:
+    """With widths masked the loss still matches; a few gradient entries of the deeper convolutions
+    differ (measured: at most 1.1% of a tensor's gradient norm), most likely where max pooling meets
+    masked columns of equal values and each layout's kernel picks another of the equal maxima."""
+    widths = torch.tensor([96, 80, 57, 40])
+    loss_a, grads_a = _step(torch.contiguous_format, widths)
+    loss_b, grads_b = _step(torch.channels_last, widths)
+    assert loss_b == pytest.approx(loss_a, rel=1e-5)
+    for a, b in zip(grads_a, grads_b, strict=True):
+        assert float((b - a).norm()) <= 0.03 * float(a.norm()) + 1e-6
