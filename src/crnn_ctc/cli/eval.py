@@ -7,9 +7,6 @@ import sys
 from typing import TYPE_CHECKING
 
 from ..errors import CrnnError
-
-if TYPE_CHECKING:
-    from ..data.readers import SampleSource
 from .common import (
     EXIT_OK,
     EXIT_SOME_FAILED,
@@ -20,6 +17,9 @@ from .common import (
     decoder_options,
     print_error,
 )
+
+if TYPE_CHECKING:
+    from ..data.readers import SampleSource
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:

@@ -340,8 +340,8 @@ class Trainer:
         """The run's folder and config.json, and the lines that say how it will train."""
         if self.dist.is_main:
             self.model_dir.mkdir(parents=True, exist_ok=True)
-            layout = "channels_last" if self.precision.channels_last else "nchw"
-            self.config.save(self.model_dir / "config.json", precision=self.precision.name, layout=layout,
+            self.config.save(self.model_dir / "config.json", precision=self.precision.name,
+                             layout=self.precision.layout,
                              augment="on" if self.config.augments else "off", cnn_ctc=self.cnn_ctc_weight,
                              freeze_bn="on" if self.freeze_bn else "off")  # fmt: skip
         self.report(f"precision: {self.precision.name}{' + channels_last' if self.precision.channels_last else ''} "

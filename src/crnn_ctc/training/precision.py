@@ -32,6 +32,10 @@ class Precision:
     reason: str
 
     @property
+    def layout(self) -> str:
+        return "channels_last" if self.channels_last else "nchw"
+
+    @property
     def name(self) -> str:
         return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
 
