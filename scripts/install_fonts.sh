@@ -14,6 +14,9 @@ warn() { echo "install_fonts: warning: $*" >&2; }
 
 # -- Debian packages ------------------------------------------------------------------------------
 packages=$(sed -e 's/#.*//' "$LIST" | awk 'NF == 2 {print $1}')
+# Not a font: Pillow lays text out with HarfBuzz (kerning, ligatures) only where it finds libfribidi,
+# so without it the same seed draws other images (synth/fonts.py, text_layout).
+packages="$packages libfribidi0"
 if command -v dpkg-query >/dev/null && command -v apt-get >/dev/null; then
     # shellcheck disable=SC2086
     installed=$(dpkg-query -W -f='${Package} ${Status}\n' $packages 2>/dev/null | awk '/ installed$/ {print $1}' || true)

@@ -155,7 +155,7 @@ atexit.register(_record)
 def test_cpu_dry_run_from_a_wheel_less_bundle_writes_model_log_and_summary(tmp_path: Path) -> None:
     """The whole pipeline (fonts, render, probe, train, outputs) on the CPU at toy sizes, with the
     crnn_ctc of this environment (--no-wheels): the wheel install and the GPU are not covered."""
-    from crnn_ctc.synth.fonts import FontError, find_fonts
+    from crnn_ctc.synth.fonts import FontError, find_fonts, text_layout
 
     try:
         find_fonts()
@@ -186,6 +186,10 @@ def test_cpu_dry_run_from_a_wheel_less_bundle_writes_model_log_and_summary(tmp_p
     assert summary["train"]["steps"] == 4 and summary["train"]["samples_per_s_median"] > 0
     assert summary["render"]["images"] == 64 and summary["validation"]["font_split"] == "heldout"
     assert "gpu-train: summary:" in (out / "run.log").read_text()
+    # Text is laid out as where the bundle was made: it carries this machine's libfribidi, if any.
+    assert summary["text_layout"] == text_layout()
+    carried = (bundle / "lib" / "libfribidi.so.0").is_file()
+    assert carried == (info["libfribidi"] is not None) and carried == (text_layout() == "raqm")
     imported = set()
     for record in imports.glob("*.txt"):
         imported |= set(record.read_text().split())

@@ -107,16 +107,19 @@ class Pipeline:
             PYTHONPATH=os.pathsep.join(filter(None, [str(site), self.env.get("PYTHONPATH")])),
             XDG_CACHE_HOME=str(self.work / "cache"), MPLBACKEND="Agg", PYTHONUNBUFFERED="1",
         )  # fmt: skip
-        probe = ("import importlib.util, sys, torch, crnn_ctc; "
+        libs = self.bundle / "lib"
+        if libs.is_dir():  # libfribidi: text laid out with HarfBuzz as where the bundle was made
+            self.env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(libs), self.env.get("LD_LIBRARY_PATH")]))
+        probe = ("import importlib.util, sys, torch, crnn_ctc; from crnn_ctc.synth.fonts import text_layout; "
                  "cuda = torch.cuda.is_available(); "
                  "print(crnn_ctc.__version__, torch.__version__, torch.cuda.get_device_name(0) if cuda else 'no CUDA', "
-                 "importlib.util.find_spec('skimage') is not None, sep='\\t')")  # fmt: skip
+                 "importlib.util.find_spec('skimage') is not None, text_layout(), sep='\\t')")  # fmt: skip
         result = subprocess.run([self.python, "-c", probe], env=self.env, capture_output=True, text=True)
         if result.returncode != 0:
             raise SystemExit(f"gpu-train: cannot import torch and crnn_ctc:\n{result.stderr.strip()}")
-        ours, torch_version, gpu, has_skimage = result.stdout.strip().split("\t")
-        self.summary.update(crnn_ctc=ours, torch=torch_version, gpu=gpu)
-        self.say(f"crnn_ctc {ours}, torch {torch_version}, GPU: {gpu}, {self.cores} cores")
+        ours, torch_version, gpu, has_skimage, layout = result.stdout.strip().split("\t")
+        self.summary.update(crnn_ctc=ours, torch=torch_version, gpu=gpu, text_layout=layout)
+        self.say(f"crnn_ctc {ours}, torch {torch_version}, GPU: {gpu}, {self.cores} cores, text laid out by {layout}")
         if self.args.device.startswith("cuda") and gpu == "no CUDA":
             raise SystemExit("gpu-train: --device cuda, but torch sees no CUDA device here (--device cpu: on the CPU)")
         photographs = self.bundle / "natural"

@@ -210,6 +210,23 @@ def write_photographs(folder: Path, quality: int = 90) -> int:
 
 
 # -- the bundle -----------------------------------------------------------------------------------
+def copy_fribidi(folder: Path) -> str | None:
+    """This machine's libfribidi, where Pillow loaded it (None: not here): with it on LD_LIBRARY_PATH the
+    GPU machine lays text out with HarfBuzz as here (synth/fonts.py, text_layout), whatever it has."""
+    from PIL import features
+
+    if not features.check_feature("fribidi"):  # loads it, so it is in this process's maps
+        return None
+    maps = Path("/proc/self/maps")
+    lines = maps.read_text().splitlines() if maps.exists() else []
+    paths = {line.split()[-1] for line in lines if "libfribidi" in line}
+    if not paths:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(sorted(paths)[0], folder / "libfribidi.so.0")  # the name Pillow's shim opens (LGPL-2.1)
+    return Path(sorted(paths)[0]).name
+
+
 def folder_bytes(folder: Path) -> int:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
@@ -255,6 +272,7 @@ def make_bundle(args: argparse.Namespace) -> dict[str, Any]:
         shutil.rmtree(fonts_dir)
         words = write_words(partial / "words.txt.xz", args.vocabulary)
         photographs = write_photographs(partial / "natural")
+        fribidi = copy_fribidi(partial / "lib")
         for name in SCRIPTS:
             shutil.copy2(HERE / name, partial / name)
         (partial / "synth_settings").mkdir()
@@ -277,7 +295,7 @@ def make_bundle(args: argparse.Namespace) -> dict[str, Any]:
                       "heldout_families": families(heldout), "bytes": font_bytes,
                       "packed_bytes": (partial / "fonts.tar.xz").stat().st_size,
                       "source": str(manifest or "default"), "usable_faces_here": len(usable)},
-            "words": words, "photographs": photographs,
+            "words": words, "photographs": photographs, "libfribidi": fribidi,
         }  # fmt: skip
         info["bytes"] = folder_bytes(partial) + 4096  # and this file
         (partial / "bundle.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
+import os
 import shutil
 import string
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -30,7 +34,16 @@ from crnn_ctc.synth import (
     render,
     select_fonts,
 )
-from crnn_ctc.synth.fonts import FontError, FontFace, label_for, scan_font_dir, uncovered_symbols
+from crnn_ctc.synth import fonts as fonts_module
+from crnn_ctc.synth.fonts import (
+    FontError,
+    FontFace,
+    LayoutWarning,
+    label_for,
+    scan_font_dir,
+    text_layout,
+    uncovered_symbols,
+)
 from crnn_ctc.synth.text import TextSource, WordList, load_words
 from crnn_ctc.synth.write import GRID_NAME, write_synth_dataset
 
@@ -485,6 +498,55 @@ def test_synth_command_writes_a_dataset(
     assert "wrote 20 synthetic images (height 24, seed 3)" in capsys.readouterr().out
     dataset = LmdbDataset(tmp_path / "out")
     assert len(dataset) == 20 and all(height == 24 for _, height in dataset.sizes())
+    # The layout engine draws other images from the same seed: it is recorded with them.
+    summary = json.loads((tmp_path / "out" / "synth.json").read_text(encoding="utf-8"))
+    assert summary["text_layout"] == dataset.meta["text_layout"] == text_layout()
+
+
+# -- text layout -----------------------------------------------------------------------------------------
+def test_text_is_laid_out_by_the_engine_named_and_basic_layout_is_warned_of(
+    printable_fonts: list[SelectedFont], font_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = printable_fonts[0].face.path
+    fonts_module.load_font.cache_clear()
+    assert fonts_module.load_font(path, 30).layout_engine == (
+        ImageFont.Layout.RAQM if text_layout() == "raqm" else ImageFont.Layout.BASIC
+    )
+    # A machine without libfribidi: Pillow has no Raqm there.
+    real_check = fonts_module.features.check_feature
+    monkeypatch.setattr(fonts_module.features, "check_feature", lambda name: name != "raqm" and real_check(name))
+    monkeypatch.setattr(fonts_module, "_layout_warned", False)
+    fonts_module.load_font.cache_clear()
+    try:
+        assert text_layout() == "basic"
+        assert fonts_module.load_font(path, 30).layout_engine == ImageFont.Layout.BASIC
+        faces = [font.face for font in printable_fonts[:2]]
+        with pytest.warns(LayoutWarning, match="libfribidi0") as caught:
+            select_fonts(faces, Charset.preset("printable"), cache_dir=font_cache)
+            select_fonts(faces, Charset.preset("printable"), cache_dir=font_cache)
+        assert sum(issubclass(warning.category, LayoutWarning) for warning in caught) == 1  # once per process
+    finally:
+        fonts_module.load_font.cache_clear()
+
+
+@pytest.mark.skipif(not shutil.which("unshare") or os.geteuid() != 0, reason="needs root and unshare to hide a library")
+def test_without_libfribidi_pillow_lays_text_out_without_harfbuzz(tmp_path: Path) -> None:
+    """The premise of text_layout(): the layout engine follows the system's libfribidi, not our code."""
+    from PIL import features
+
+    if not features.check_feature("fribidi"):
+        pytest.skip("libfribidi is not installed here")
+    maps = Path("/proc/self/maps").read_text().splitlines()
+    library = next(line.split()[-1] for line in maps if "libfribidi" in line)
+    hidden = tmp_path / "not-a-library"
+    hidden.write_bytes(b"")
+    probe = "from crnn_ctc.synth.fonts import text_layout; print(text_layout())"
+    script = f'mount --bind {hidden} {library} && exec {sys.executable} -c "{probe}"'
+    result = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=120)
+    if result.returncode != 0 and "mount" in result.stderr:
+        pytest.skip(f"cannot hide {library} here: {result.stderr.strip()}")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "basic"
 
 
 def test_training_source_takes_fonts_words_and_a_config_file(
@@ -516,6 +578,25 @@ def test_training_source_takes_fonts_words_and_a_config_file(
                          PreprocessConfig(), seed=0)  # fmt: skip
     with pytest.raises(ConfigError, match="KEY one of"):
         synthetic_source(SourceSpec("synth:colour=red"), Charset.preset("lower-alnum"), PreprocessConfig(), seed=0)
+
+
+def test_a_run_on_rendered_images_records_their_text_layout(
+    printable_fonts: list[SelectedFont], tmp_path: Path
+) -> None:
+    from crnn_ctc.training import TrainConfig, train
+
+    fonts_dir = tmp_path / "fonts"
+    fonts_dir.mkdir()
+    for font in printable_fonts[:2]:
+        (fonts_dir / Path(font.face.path).name).symlink_to(font.face.path)
+    words = tmp_path / "words.txt"
+    words.write_text("alpha\nbeta\n", encoding="utf-8")
+    source = f"synth:fonts={fonts_dir},words={words}"
+    config = TrainConfig(model_dir=str(tmp_path / "run"), train=[source], arch="tiny", charset="lower-alnum",
+                         batch_size=4, max_steps=1, workers=0, amp="off")  # fmt: skip
+    train(config, progress=False)
+    resolved = json.loads((tmp_path / "run" / "config.json").read_text(encoding="utf-8"))["resolved"]
+    assert resolved["text_layout"] == text_layout()
 
 
 def test_a_shifted_letter_moves_one_inner_letter_only_where_asked(printable_fonts: list[SelectedFont]) -> None:

@@ -71,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
     if skipped:  # the usual cause is a font for another script or all capitals: not worth a line each
         shown = "; ".join(skipped[:3]) + (f"; and {len(skipped) - 3} more" if len(skipped) > 3 else "")
         print(f"crnn: warning: {len(skipped)} fonts skipped: {shown}", file=sys.stderr)
+    for warning in caught:  # recording caught every other warning too (the text layout's): show them
+        if not issubclass(warning.category, FontWarning):
+            print(f"crnn: warning: {warning.message}", file=sys.stderr)
     words = load_words(args.words, config.vocabulary_size, config.word_frequency_power)
     generator = SynthGenerator(config, charset, fonts, words, seed=args.seed)
     summary = write_synth_dataset(
@@ -79,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"wrote {summary.count:,} synthetic images (height {summary.height}, seed {summary.seed}) to {summary.out} "
         f"in {summary.seconds:.1f} s ({summary.rate:,.0f} images/s) with {summary.fonts} fonts in "
-        f"{summary.font_families} families"
+        f"{summary.font_families} families, text laid out by {summary.text_layout}"
     )
     if summary.uncovered_symbols:
         shown = "".join(summary.uncovered_symbols)

@@ -22,6 +22,7 @@ from ..data.lmdb_store import LmdbWriter
 from ..data.readers import SampleSource
 from ..errors import DatasetError
 from ..files import refuse_existing, staged_directory
+from .fonts import text_layout
 from .generator import SynthDataset, SynthGenerator, encode_image
 
 GRID_NAME = "samples.png"
@@ -40,6 +41,7 @@ class SynthSummary:
     fonts: int
     font_families: int
     uncovered_symbols: list[str] = field(default_factory=list)
+    text_layout: str = ""  # fonts.text_layout(): the same seed draws other images under the other engine
     grid: str = ""
     seconds: float = 0.0
 
@@ -101,6 +103,7 @@ def write_synth_dataset(
     summary = SynthSummary(
         out=str(out), count=count, seed=generator.seed, height=generator.config.height, fonts=len(generator.fonts),
         font_families=len({font.face.family for font in generator.fonts}), uncovered_symbols=generator.uncovered(),
+        text_layout=text_layout(),
     )  # fmt: skip
     with staged_directory(out, overwrite) as partial:
         writer = LmdbWriter(partial)
@@ -118,7 +121,7 @@ def write_synth_dataset(
         meta = {
             "charset": list(generator.charset.symbols), "source": "synthetic (crnn synth)",
             "stored_height": generator.config.height, "seed": generator.seed,
-            "synth_config": generator.config.to_dict(),
+            "synth_config": generator.config.to_dict(), "text_layout": summary.text_layout,
         }  # fmt: skip
         writer.close(meta)
         # The grid shows the stored samples: the same indices re-rendered, byte for byte.

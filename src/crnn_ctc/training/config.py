@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from ..config_base import ConfigBase
 from ..data.readers import find_split
 from ..errors import ConfigError, DatasetError
+from ..files import atomic_text_file
 
 OPTIMIZERS = ("adam", "adamw", "adadelta")
 SCHEDULES = ("cosine", "onecycle", "constant")
@@ -140,7 +141,8 @@ class TrainConfig(ConfigBase):
         """The options as given, plus what they resolved to on this machine (``resolved``, e.g. the
         precision ``--amp auto`` chose), under ``"resolved"``."""
         values = {**self.to_dict(), **({"resolved": resolved} if resolved else {})}
-        path.write_text(json.dumps(values, indent=1) + "\n", encoding="utf-8")
+        with atomic_text_file(path) as out:  # a run killed while writing leaves the old file whole
+            out.write(json.dumps(values, indent=1) + "\n")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], origin: str = "config") -> TrainConfig:

@@ -336,6 +336,15 @@ class Trainer:
         return self.config.patience is not None and self.validations_without_gain >= self.config.patience
 
     # -- the loop -----------------------------------------------------------------------------
+    def _synth_layout(self) -> dict[str, str]:
+        """How ``synth:`` sources lay their text out (synth.fonts.text_layout), for config.json: the same
+        seed renders other images under the other engine. Empty when no source is rendered."""
+        if not any(source.infinite for source in self.train_sources):
+            return {}
+        from ..synth.fonts import text_layout
+
+        return {"text_layout": text_layout()}
+
     def _announce(self) -> None:
         """The run's folder and config.json, and the lines that say how it will train."""
         if self.dist.is_main:
@@ -343,7 +352,7 @@ class Trainer:
             self.config.save(self.model_dir / "config.json", precision=self.precision.name,
                              layout=self.precision.layout,
                              augment="on" if self.config.augments else "off", cnn_ctc=self.cnn_ctc_weight,
-                             freeze_bn="on" if self.freeze_bn else "off")  # fmt: skip
+                             freeze_bn="on" if self.freeze_bn else "off", **self._synth_layout())  # fmt: skip
         self.report(f"precision: {self.precision.name}{' + channels_last' if self.precision.channels_last else ''} "
                     f"({self.precision.reason})")  # fmt: skip
         if any(not source.infinite for source in self.train_sources):
