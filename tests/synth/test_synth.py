@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import PIL
 import pytest
 from fontTools.ttLib import TTFont
 from PIL import Image, ImageDraw, ImageFont
@@ -501,6 +502,7 @@ def test_synth_command_writes_a_dataset(
     # The layout engine draws other images from the same seed: it is recorded with them.
     summary = json.loads((tmp_path / "out" / "synth.json").read_text(encoding="utf-8"))
     assert summary["text_layout"] == dataset.meta["text_layout"] == text_layout()
+    assert summary["libraries"]["pillow"] == PIL.__version__ and summary["libraries"]["freetype2"]
 
 
 # -- text layout -----------------------------------------------------------------------------------------

@@ -70,6 +70,18 @@ def text_layout() -> str:
     return "raqm" if features.check_feature("raqm") else "basic"
 
 
+def drawing_libraries() -> dict[str, str | None]:
+    """Versions of what draws the images (Pillow and the FreeType, HarfBuzz and Raqm inside it, NumPy):
+    another version may draw the same seed slightly differently, so they are kept with the images."""
+    import numpy
+    import PIL
+
+    versions: dict[str, str | None] = {"pillow": PIL.__version__, "numpy": numpy.__version__}
+    for name in ("freetype2", "harfbuzz", "raqm", "fribidi"):
+        versions[name] = features.version(name)
+    return versions
+
+
 _LAYOUT_ENGINES = {"raqm": ImageFont.Layout.RAQM, "basic": ImageFont.Layout.BASIC}
 _layout_warned = False
 

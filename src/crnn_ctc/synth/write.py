@@ -22,7 +22,7 @@ from ..data.lmdb_store import LmdbWriter
 from ..data.readers import SampleSource
 from ..errors import DatasetError
 from ..files import refuse_existing, staged_directory
-from .fonts import text_layout
+from .fonts import drawing_libraries, text_layout
 from .generator import SynthDataset, SynthGenerator, encode_image
 
 GRID_NAME = "samples.png"
@@ -129,7 +129,7 @@ def write_synth_dataset(
         grid = sample_grid(stored, partial / GRID_NAME, count=grid_count, seed=generator.seed)
         summary.grid = str(out / grid.name)
         summary.seconds = round(time.perf_counter() - started, 2)
-        record = {**asdict(summary), "config": generator.config.to_dict(),
+        record = {**asdict(summary), "libraries": drawing_libraries(), "config": generator.config.to_dict(),
                   "fonts_used": sorted({font.face.path for font in generator.fonts})}  # fmt: skip
         (partial / SUMMARY_NAME).write_text(json.dumps(record, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return summary
