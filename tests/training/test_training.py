@@ -219,6 +219,62 @@ def test_init_from_a_model_with_another_charset_keeps_shared_rows(tmp_path) -> N
         train(TrainConfig(**{**config.to_dict(), "arch": "small", "model_dir": str(tmp_path / "x")}), progress=False)
 
 
+def test_the_charset_is_the_one_the_data_states_unless_named(tmp_path, capsys) -> None:
+    """`crnn dataset create --charset alnum` then `crnn train --data_dir` trains the capitals (it used to
+    fall back to lower-alnum and drop every capitalised label); --init-from keeps the model's alphabet and
+    adds what the data holds beyond it; a validation source with nothing usable is an error, not 0.00%."""
+    root = _make_folder(tmp_path / "images", 16)
+    lines = (root / "labels.tsv").read_text(encoding="utf-8").splitlines()
+    for index in range(4):  # four capitalised words
+        render_word(f"Word{index}").save(root / f"cap{index}.png")
+        lines.append(f"cap{index}.png\tWord{index}")
+    (root / "labels.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    create = ["dataset", "create", "--image_dir", str(root), "--anno_file", str(root / "labels.tsv"), "--no-progress"]
+    assert main([*create, "--data_dir", str(tmp_path / "alnum"), "--charset", "alnum"]) == 0
+    assert main([*create, "--data_dir", str(tmp_path / "no-val"), "--charset", "alnum",
+                 "--validation_split_fraction", "0"]) == 0  # fmt: skip
+    common = ["--arch", "tiny", "--max-steps", "1", "--workers", "0", "--batch_size", "4", "--no-progress"]
+    capsys.readouterr()
+
+    assert main(["train", "--data_dir", str(tmp_path / "alnum"), "--model_dir", str(tmp_path / "a"), *common]) == 0
+    out = capsys.readouterr().err
+    assert load_bundle(tmp_path / "a" / "model.safetensors").charset == Charset.preset("alnum")
+    assert "charset: 62 symbols" in out and "as the training data states" in out
+    assert "dropped" not in out
+    resolved = json.loads((tmp_path / "a" / "config.json").read_text())["resolved"]
+    assert resolved["charset"] == "".join(Charset.preset("alnum").symbols)
+    # Named, it wins: lower-alnum drops the capitalised words and says how to keep them.
+    assert main(["train", "--data_dir", str(tmp_path / "alnum"), "--model_dir", str(tmp_path / "b"),
+                 "--charset", "lower-alnum", *common]) == 0  # fmt: skip
+    out = capsys.readouterr().err
+    assert "symbols outside the charset" in out and "--charset names the alphabet" in out
+    # From a model: its alphabet first, then the data's symbols it lacks.
+    save_bundle(new_bundle("tiny", Charset.preset("lower-alnum"), seed=1), tmp_path / "start.safetensors")
+    assert main(["train", "--data_dir", str(tmp_path / "alnum"), "--model_dir", str(tmp_path / "c"),
+                 "--init-from", str(tmp_path / "start.safetensors"), *common]) == 0  # fmt: skip
+    tuned = load_bundle(tmp_path / "c" / "model.safetensors").charset
+    assert tuned.symbols[:36] == Charset.preset("lower-alnum").symbols and len(tuned) == 62
+    assert "26 symbols the --init-from model lacks" in capsys.readouterr().err
+    # An annotation folder states nothing: lower-alnum, as the seed's.
+    assert main(["train", "--train", str(root), "--model_dir", str(tmp_path / "d"), *common]) == 0
+    assert load_bundle(tmp_path / "d" / "model.safetensors").charset == Charset.preset("lower-alnum")
+    # A validation source where nothing is usable stops the run before it trains.
+    capitals = tmp_path / "capitals"
+    capitals.mkdir()
+    for index in range(2):
+        shutil.copy(root / f"cap{index}.png", capitals / f"{index}.png")
+    (capitals / "labels.tsv").write_text("0.png\tWord0\n1.png\tWord1\n", encoding="utf-8")
+    capsys.readouterr()
+    code = main(["train", "--train", str(root), "--val", str(capitals), "--model_dir", str(tmp_path / "e"), *common])
+    assert code == 2
+    assert "no usable sample" in capsys.readouterr().err
+    assert not (tmp_path / "e" / "model.safetensors").exists()
+    # An empty validation split found in --data_dir is only left out.
+    assert main(["train", "--data_dir", str(tmp_path / "no-val"), "--model_dir", str(tmp_path / "f"), *common]) == 0
+    assert "not validated" in capsys.readouterr().out
+    assert json.loads((tmp_path / "f" / "config.json").read_text())["val"] == []
+
+
 def test_fine_tuning_keeps_batch_norm_statistics_and_still_trains_their_scale(tmp_path) -> None:
     """With --init-from, batch norm's running statistics stay as loaded (auto) while every weight, batch
     norm's scale and shift among them, still learns; --freeze-bn off lets the statistics move again."""

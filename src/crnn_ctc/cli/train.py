@@ -33,7 +33,11 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--train", nargs="+", metavar="SRC", help="training sources, SRC[@WEIGHT]; synth: renders")
     train.add_argument("--val", nargs="+", metavar="SRC", help="validation sources")
     train.add_argument("--arch", choices=sorted(ARCHITECTURES))
-    train.add_argument("--charset", help="preset name or file (default: lower-alnum)")
+    train.add_argument(
+        "--charset",
+        help="preset name or file (default: the one the training data states in its char_map.json or LMDB "
+        "metadata; with --init-from, the model's; else lower-alnum)",
+    )
     train.add_argument("--height", type=int)
     train.add_argument("--channels", type=int, choices=(1, 3))
     train.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int)

@@ -221,6 +221,48 @@ def open_source(
     return FolderSource(path, image_dir, anno_format)
 
 
+def is_empty_split(path: Path) -> bool:
+    """Whether a split ``find_split`` found holds no sample: an LMDB of ``num-samples`` 0 or an empty TFRecord
+    (``crnn dataset create --validation_split_fraction 0`` writes such a validation split)."""
+    if path.is_file() and path.suffix != ".mdb":
+        return path.stat().st_size == 0
+    return len(LmdbDataset(path)) == 0
+
+
+def stated_charset(path: str | Path) -> Charset | None:
+    """The alphabet a dataset says it was written for: the ``charset`` in an LMDB's metadata (``crnn
+    dataset create`` and ``crnn synth`` record it; for a folder of shards, their symbols in order of first
+    appearance), else a ``char_map.json`` beside a TFRecord or in the folder above an LMDB split. None
+    where the data says nothing (an annotation file, an LMDB made elsewhere)."""
+    path = Path(path)
+    if path.is_file() and (path.suffix in (".tfrecord", ".tfrecords") or ".tfrecord" in path.name):
+        return _char_map_beside(path)  # not opened: indexing a TFRecord reads all of it
+    source = open_source(path)
+    if isinstance(source, LmdbDataset):
+        metas = [source.meta]
+    elif isinstance(source, LmdbShards):
+        metas = [shard.meta for shard in source.shards]
+    else:
+        return None
+    symbols: list[str] = []
+    for meta in metas:
+        stated = meta.get("charset") or []
+        if not isinstance(stated, list) or not all(isinstance(symbol, str) for symbol in stated):
+            raise DatasetError(f"{path}: the charset in its crnn-ctc-meta entry is not a list of symbols")
+        symbols.extend(symbol for symbol in stated if symbol not in symbols)
+    if not symbols:
+        return _char_map_beside(path if path.is_dir() else path.parent)
+    try:
+        return Charset(symbols)
+    except CharsetError as error:
+        raise DatasetError(f"{path}: the charset in its crnn-ctc-meta entry: {error}") from None
+
+
+def _char_map_beside(path: Path) -> Charset | None:
+    char_map = path.parent / "char_map.json"
+    return Charset.from_char_map(char_map) if char_map.is_file() else None
+
+
 def find_split(data_dir: str | Path, split: str) -> Path:
     """``data_dir/train`` (LMDB) or ``data_dir/train.tfrecord``: the seed's ``--data_dir`` layout."""
     data_dir = Path(data_dir)

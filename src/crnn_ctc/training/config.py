@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..config_base import ConfigBase
-from ..data.readers import find_split
+from ..data.readers import find_split, is_empty_split
 from ..errors import ConfigError, DatasetError
 from ..files import atomic_text_file
 
@@ -30,7 +30,9 @@ class TrainConfig(ConfigBase):
     train: list[str] = field(default_factory=list)  # sources, each optionally "@WEIGHT"
     val: list[str] = field(default_factory=list)
     arch: str = "small"
-    charset: str = "lower-alnum"
+    # None: the training data's own (its char_map.json or LMDB metadata), the --init-from model's, else
+    # lower-alnum (initial.run_charset).
+    charset: str | None = None
     height: int = 32
     channels: int = 1
     max_width: int = 1280
@@ -97,17 +99,19 @@ class TrainConfig(ConfigBase):
 
     def with_sources(self) -> TrainConfig:
         """This config with its data resolved: without ``train`` sources, the seed's ``data_dir`` layout
-        gives ``DATA_DIR/train`` and, without ``val`` sources, ``DATA_DIR/validation`` where there is one
-        (an LMDB folder or a ``.tfrecord``). ``DatasetError`` when ``DATA_DIR`` holds no train split,
+        gives ``DATA_DIR/train`` and, without ``val`` sources, ``DATA_DIR/validation`` where there is a
+        non-empty one (an LMDB folder or a ``.tfrecord``). ``DatasetError`` when ``DATA_DIR`` holds no train split,
         ``ConfigError`` when there is no training data at all."""
         train, val = self.train, self.val
         if self.data_dir and not train:
             train = [str(find_split(self.data_dir, "train"))]
             if not val:
                 try:
-                    val = [str(find_split(self.data_dir, "validation"))]
+                    split: Path | None = find_split(self.data_dir, "validation")
                 except DatasetError:
-                    val = []
+                    split = None
+                # An empty split (--validation_split_fraction 0) is no validation, not one that scores 0.00%.
+                val = [] if split is None or is_empty_split(split) else [str(split)]
         if not train:
             raise ConfigError(
                 "no training data: pass --data_dir DIR, --train SRC [SRC ...], or a --config file naming them"

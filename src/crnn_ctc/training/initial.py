@@ -5,13 +5,46 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..bundle import ModelBundle, file_sha256, load_bundle, new_bundle
+from ..bundle import ModelBundle, file_sha256, load_bundle, new_bundle, read_model_info
 from ..charset import BLANK, Charset
+from ..data.readers import stated_charset
 from ..errors import ConfigError
 from ..preprocess import PreprocessConfig
 from .config import TrainConfig
+from .sources import parse_source
 
 Reporter = Callable[[str], None]
+
+DEFAULT_CHARSET = "lower-alnum"  # the seed's char_map: what a run trains when nothing names another
+
+
+def run_charset(config: TrainConfig, report: Reporter) -> tuple[Charset, str]:
+    """The alphabet a run trains, and where it came from. ``--charset`` when given. Otherwise the one the
+    training data states (``char_map.json``, an LMDB's metadata: the alphabet ``crnn dataset create`` checked
+    the labels against), so a dataset made with ``--charset alnum`` trains on its capitals instead of
+    dropping them. With ``--init-from``, the model's own alphabet, plus any symbol the data states that it
+    lacks: fine-tuning never silently shrinks a model's alphabet. Else lower-alnum, the seed's."""
+    if config.charset is not None:
+        return Charset.resolve(config.charset), f"from --charset {config.charset}"
+    stated: list[str] = []
+    named: list[str] = []
+    for spec in config.train:
+        source = parse_source(spec)
+        found = stated_charset(source.location) if source.scheme is None else None
+        if found is not None:
+            named.append(source.location)
+            stated.extend(symbol for symbol in found.symbols if symbol not in stated)
+    if config.init_from is not None:
+        model = read_model_info(config.init_from).charset
+        extra = [symbol for symbol in stated if symbol not in model]
+        if not extra:
+            return model, "the --init-from model's"
+        report(f"charset: the training data holds {len(extra)} symbols the --init-from model lacks "
+               f"({''.join(extra[:20])}{'...' if len(extra) > 20 else ''}): added to its alphabet")  # fmt: skip
+        return Charset([*model.symbols, *extra]), f"the --init-from model's plus {len(extra)} from the data"
+    if stated:
+        return Charset(stated), f"as the training data states ({', '.join(named)})"
+    return Charset.preset(DEFAULT_CHARSET), "the default (no --charset, and the training data states none)"
 
 
 def initial_bundle(config: TrainConfig, charset: Charset, report: Reporter) -> ModelBundle:

@@ -22,11 +22,11 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..bundle import ModelBundle, load_bundle, save_bundle
-from ..charset import BLANK, Charset
+from ..charset import BLANK
 from ..data.readers import Batch
 from ..data.sampler import WidthBucketSampler
 from ..decode import GreedyDecoder
-from ..errors import CrnnError
+from ..errors import ConfigError, CrnnError
 from ..evaluate import Report
 from ..model import CRNN
 from ..runtime import resolve_device
@@ -38,7 +38,7 @@ from .cnn_head import WithCnnHead
 from .config import TrainConfig
 from .distributed import Distributed, setup_distributed
 from .ema import WeightAverage
-from .initial import initial_bundle
+from .initial import initial_bundle, run_charset
 from .logs import TrainingLog
 from .optimization import learning_rate_schedule, make_optimizer
 from .precision import choose_precision
@@ -108,7 +108,7 @@ class Trainer:
         self.model_dir = Path(config.model_dir)
         self.device = self.dist.device or resolve_device(config.device)
         torch.manual_seed(config.seed)
-        charset = Charset.resolve(config.charset)
+        charset, self.charset_origin = run_charset(config, self.report)
         self.bundle = initial_bundle(config, charset, self.report)
         self.precision = choose_precision(config.amp, self.device)
         self.model = self.bundle.model.to(self.device)
@@ -163,9 +163,17 @@ class Trainer:
                                     seed=self.config.seed + (0 if role == "train" else 1))  # fmt: skip
             dropped = ", ".join(f"{reason}: {count:,}" for reason, count in source.dropped.items())
             usable = "rendered on the fly" if source.infinite else f"{len(source.usable):,} usable samples"
+            hint = " (--charset names the alphabet to train)" if source.dropped["symbols outside the charset"] else ""
             self.report(
-                f"{role} source {source.name}: {usable}" + (f" ({dropped} dropped up front)" if dropped else "")
+                f"{role} source {source.name}: {usable}" + (f" ({dropped} dropped up front){hint}" if dropped else "")
             )
+            if role == "validation" and not source.infinite and not source.usable:
+                # Scoring nothing would print 0.00% as if it were a result, and choose the best model by it.
+                raise ConfigError(
+                    f"validation source {source.name}: no usable sample"
+                    + (f" ({dropped} dropped)" if dropped else "")
+                    + "; give another --val, or none"
+                )
             prepared.append(source)
         return prepared
 
@@ -352,7 +360,12 @@ class Trainer:
             self.config.save(self.model_dir / "config.json", precision=self.precision.name,
                              layout=self.precision.layout,
                              augment="on" if self.config.augments else "off", cnn_ctc=self.cnn_ctc_weight,
-                             freeze_bn="on" if self.freeze_bn else "off", **self._synth_layout())  # fmt: skip
+                             freeze_bn="on" if self.freeze_bn else "off",
+                             charset="".join(self.bundle.charset.symbols), charset_from=self.charset_origin,
+                             **self._synth_layout())  # fmt: skip
+        symbols = "".join(self.bundle.charset.symbols)
+        shown = symbols if len(symbols) <= 40 else symbols[:37] + "..."
+        self.report(f"charset: {len(symbols)} symbols {shown!r}, {self.charset_origin}")
         self.report(f"precision: {self.precision.name}{' + channels_last' if self.precision.channels_last else ''} "
                     f"({self.precision.reason})")  # fmt: skip
         if any(not source.infinite for source in self.train_sources):
@@ -368,7 +381,8 @@ class Trainer:
                         + (" (auto: training from scratch)" if self.config.cnn_ctc is None else ""))  # fmt: skip
         self.report(
             f"training {self.geometry.arch} ({sum(p.numel() for p in self.model.parameters()):,} parameters) on "
-            f"{self.device} x{self.dist.world_size}: {self.total_steps:,} steps, {self.batches_per_epoch:,} batches "
+            f"{self.device} x{self.dist.world_size}: {self.total_steps:,} steps, {self.batches_per_epoch:,} "
+            f"batch{'es' if self.batches_per_epoch != 1 else ''} "
             f"of {self.config.batch_size} per epoch"
         )
 
