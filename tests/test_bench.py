@@ -25,3 +25,9 @@ def test_bench_command_prints_a_table_and_plots(tmp_path, monkeypatch, capsys) -
     out = capsys.readouterr().out
     assert "| torch | 1 | 40 |" in out and "| onnx | 1 | 80 |" in out
     assert Image.open(tmp_path / "bench.png").size[0] > 100
+    (tmp_path / "empty").mkdir()
+    monkeypatch.chdir(tmp_path / "empty")
+    code = main(["bench", "--model", str(model), "--batch-sizes", "1", "--widths", "40", "--repeats", "1",
+                 "--threads", "1", "--no-plot"])  # fmt: skip
+    assert code == 0 and "latency vs width" not in capsys.readouterr().out
+    assert not list((tmp_path / "empty").iterdir())

@@ -123,6 +123,24 @@ def test_info_describes_the_model(capsys, model_path) -> None:
     assert json.loads(out)["model"]["arch"] == "small"
 
 
+def test_info_reads_old_records_against_what_is_there(capsys, tmp_path) -> None:
+    """A training config said to lie beside the file but gone (as for the bundled model), and the "random"
+    initialisation that continued runs recorded before --init-from was noted, are not shown as facts."""
+    from crnn_ctc.bundle import new_bundle, save_bundle
+    from crnn_ctc.charset import Charset
+
+    bundle = new_bundle("tiny", Charset.preset("lower-alnum"), seed=0)
+    bundle.provenance.update(init_from="start.safetensors", initialisation="random",
+                             training_config="config.json beside this file")  # fmt: skip
+    path = save_bundle(bundle, tmp_path / "m.safetensors")
+    out = _run(capsys, "info", "--model", path)[1]
+    assert "config.json beside this file when it was saved (not beside it now)" in out
+    assert "did not note --init-from: it started from init_from" in out
+    (tmp_path / "config.json").write_text("{}")
+    out = _run(capsys, "info", "--model", path)[1]
+    assert "training_config: config.json beside this file\n" in out
+
+
 def test_console_script_and_module_entry_points(model_path, word_images) -> None:
     script = Path(sys.executable).parent / "crnn"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -211,9 +229,14 @@ def test_unwritable_outputs_are_one_line_errors(capsys, model_path, word_images,
         assert (code, out) == (2, ""), err
         assert err.startswith(f"crnn: error: {output}: ") and len(err.strip().splitlines()) == 1
     assert "is a folder" in _run(capsys, "export", "--model", model_path, "--out", tmp_path / "folder")[2]
-    # Exporting over the model it reads would lose that model.
+    # Exporting over the model it reads would lose that model, even with --overwrite.
     code, _, err = _run(capsys, "export", "--model", model_path, "--out", model_path)
+    assert code == 2 and "is not a .onnx file" in err
+    code, _, err = _run(capsys, "export", "--model", model_path, "--out", model_path, "--overwrite")
     assert code == 2 and "is the input" in err
+    # Nor does a typo that names an existing file of another kind replace it.
+    code, _, err = _run(capsys, "export", "--model", model_path, "--out", tmp_path / "file.txt")
+    assert code == 2 and "--overwrite" in err
     assert (tmp_path / "file.txt").read_text() == "keep" and not any((tmp_path / "folder").iterdir())
 
 
@@ -227,6 +250,24 @@ def test_info_describes_an_onnx_model(capsys) -> None:
     code, out, _ = _run(capsys, "info", "--model", graph, "--json")
     description = json.loads(out)
     assert description["model"]["arch"] == "small" and description["onnx"]["quantization"] == "static"
+
+
+def test_nothing_read_is_exit_2_and_names_what(capsys, model_path, tmp_path) -> None:
+    """Exit 1 means "the others were printed"; when no input at all could be read, that is exit 2, and a
+    table of 0.00% scores for images never read is not printed as if it were a result."""
+    code, out, err = _run(capsys, "predict", "--model", model_path, tmp_path / "nosuchdir")
+    assert code == 2 and out == ""
+    assert f"{tmp_path / 'nosuchdir'}: no such file" in err and "none of the 1 images could be read" in err
+    (tmp_path / "empty").mkdir()
+    code, _, err = _run(capsys, "predict", "--model", model_path, tmp_path / "empty")
+    assert code == 2 and f"no images to read in {tmp_path / 'empty'}" in err
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "labels.tsv").write_text("gone1.png\tone\ngone2.png\ttwo\n", encoding="utf-8")
+    code, out, err = _run(capsys, "eval", "--model", model_path, "--data", data)
+    assert code == 2
+    assert "none of its samples could be read" in out and "0.00%" not in out
+    assert f"crnn: error: {data / 'gone1.png'}: " in err and "none of the 2 samples could be read" in err
 
 
 def test_a_symlink_loop_is_reported_as_one(capsys, model_path, word_images, tmp_path) -> None:

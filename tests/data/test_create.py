@@ -172,7 +172,7 @@ def test_parallel_workers_give_the_same_dataset(tmp_path, word_folder) -> None:
         assert [one[i] for i in range(len(one))] == [two[i] for i in range(len(two))]
 
 
-def test_cli_seed_flags_and_summary(tmp_path, word_folder, capsys) -> None:
+def test_cli_seed_flags_and_summary(tmp_path, word_folder, capsys, monkeypatch) -> None:
     anno = _anno(tmp_path, [f"sub/{i}.png {w}" for i, w in enumerate(WORDS)])
     code = main(
         [
@@ -197,6 +197,12 @@ def test_cli_seed_flags_and_summary(tmp_path, word_folder, capsys) -> None:
     out = capsys.readouterr().out
     assert code == 0 and "samples:          6" in out
     assert Image.open(tmp_path / "grid.png").size[0] > 0
+    # Without --grid, the grid goes to the current folder, named after the dataset: never beside the data.
+    monkeypatch.chdir(tmp_path)
+    assert main(["dataset", "inspect", "cli/train/"]) == 0
+    assert "train-samples.png" in capsys.readouterr().out
+    assert Image.open(tmp_path / "train-samples.png").size[0] > 0
+    assert not list((tmp_path / "cli").rglob("*.png"))
 
 
 def _slow_conversion(tmp_path) -> tuple[list[str], Path]:

@@ -24,7 +24,9 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     bench.add_argument("--widths", type=_int_list, default=[100, 200, 400, 800], metavar="W,W")
     bench.add_argument("--threads", type=int, metavar="N", help="CPU threads per engine (default: the engine's own)")
     bench.add_argument("--repeats", type=int, default=5)
-    bench.add_argument("--plot", default="bench.png", metavar="PNG", help="(default: %(default)s)")
+    plot = bench.add_mutually_exclusive_group()
+    plot.add_argument("--plot", default="bench.png", metavar="PNG", help="latency vs width (default: %(default)s)")
+    plot.add_argument("--no-plot", dest="plot", action="store_const", const=None, help="print the table only")
     bench.set_defaults(handler=run)
 
 
@@ -51,5 +53,6 @@ def run(args: argparse.Namespace) -> int:
     threads = args.threads or torch.get_num_threads()
     print(f"{bundle.path} ({bundle.config.arch}), {threads} thread(s), median of {args.repeats} repeats\n")
     print(format_table(rows))
-    print(f"\nlatency vs width: {plot_latency(rows, args.plot)}")
+    if args.plot:
+        print(f"\nlatency vs width: {plot_latency(rows, args.plot)}")
     return EXIT_OK

@@ -52,7 +52,11 @@ def add_command(commands: argparse._SubParsersAction) -> None:
 
     inspect = actions.add_parser("inspect", help="statistics and a PNG grid of samples")
     inspect.add_argument("path", help="LMDB, .tfrecord, annotation file, or folder with labels.tsv")
-    inspect.add_argument("--grid", metavar="PNG", help="where to write the sample grid (default: PATH-samples.png)")
+    inspect.add_argument(
+        "--grid", metavar="PNG",
+        help="where to write the sample grid (default: NAME-samples.png in the current folder, NAME being "
+        "PATH's last part; never beside the data, which may be read-only or another's)",
+    )  # fmt: skip
     inspect.add_argument("--count", type=int, default=32, help="samples in the grid (default: %(default)s)")
     inspect.add_argument("--seed", type=int, default=0)
     inspect.add_argument("--charset", help="charset of a TFRecord without char_map.json beside it")
@@ -115,7 +119,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     print(f"dataset:          {source.path} ({type(source).__name__})")
     print(format_stats(dataset_stats(source)))
     if len(source):
-        grid = Path(args.grid) if args.grid else Path(str(Path(args.path)).rstrip("/") + "-samples.png")
+        grid = Path(args.grid) if args.grid else Path(f"{Path(args.path).resolve().name}-samples.png")
         print(f"sample grid:      {sample_grid(source, grid, count=args.count, seed=args.seed)}")
     return EXIT_OK
 

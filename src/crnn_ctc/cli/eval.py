@@ -85,11 +85,17 @@ def run(args: argparse.Namespace) -> int:
             f"{main_report.word_accuracy:>9.2%} {main_report.cer:>7.2%} {main_report.wer:>7.2%} "
             f"{main_report.one_minus_ned:>7.3f}"
         )
-        print(f"{location[-40:]:<40} {counts} {metrics}  {others}")
+        unread = sum(row.error is not None for row in rows)
+        if rows and unread == len(rows):  # scores of nothing read are no scores: say so instead of 0.00%
+            print(f"{location[-40:]:<40} {counts}  none of its samples could be read")
+        else:
+            print(f"{location[-40:]:<40} {counts} {metrics}  {others}")
         for row in rows:
             if row.error is not None:
                 failed += 1
-                print(f"crnn: error: {row.name}: {row.error}", file=sys.stderr)
+                # A name that is not already a path inside the dataset says which dataset it is from.
+                where = row.name if row.name.startswith(location) else f"{location}: sample {row.name}"
+                print(f"crnn: error: {where}: {row.error}", file=sys.stderr)
         all_rows.extend(rows)
         if args.worst:
             print(f"  {args.worst} most confident mistakes ({args.protocol}):")
@@ -103,6 +109,9 @@ def run(args: argparse.Namespace) -> int:
             for row in all_rows:
                 fields = (row.name, row.label, row.prediction, f"{row.confidence:.6f}", row.error or "")
                 file.write("\t".join(tsv_field(field) for field in fields) + "\n")
+    if failed and failed == len(all_rows):
+        print(f"crnn: none of the {failed:,} samples could be read", file=sys.stderr)
+        return EXIT_USAGE
     if failed:
         print(f"crnn: {failed} samples could not be read (counted as wrong)", file=sys.stderr)
         return EXIT_SOME_FAILED

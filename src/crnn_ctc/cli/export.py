@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import EXIT_OK, add_model_options
+from .common import EXIT_OK, EXIT_USAGE, add_model_options, print_error
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
@@ -32,13 +32,25 @@ def add_command(commands: argparse._SubParsersAction) -> None:
         "rendered with the model's charset (needs make fonts)",
     )  # fmt: skip
     export.add_argument("--calibration-count", type=int, default=256, metavar="N", help="default: %(default)s")
+    export.add_argument(
+        "--overwrite", action="store_true",
+        help="replace --out even when it is an existing file that is not a .onnx graph (an earlier .onnx export "
+        "is always replaced)",
+    )  # fmt: skip
     export.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from ..bundle import load_bundle, resolve_model_path
     from ..export import PARITY_BATCHES, PARITY_WIDTHS, export_onnx
 
+    out = Path(args.out)
+    if out.is_file() and out.suffix.lower() != ".onnx" and not args.overwrite:
+        # Re-exporting over an earlier graph is routine; a typo that names an image or a model file is not.
+        print_error(f"--out {out} exists and is not a .onnx file: name a .onnx file, or pass --overwrite to replace it")
+        return EXIT_USAGE
     bundle = load_bundle(resolve_model_path(args.model, args.model_dir))
     path, worst = export_onnx(
         bundle, args.out, opset=args.opset, int8=args.int8 or False,

@@ -38,15 +38,22 @@ def run(args: argparse.Namespace) -> int:
     print(f"architecture:   {config.arch} ({parameters:,} parameters, {config.num_classes} classes)")
     print(f"charset:        {len(bundle.charset)} symbols: {''.join(bundle.charset.symbols)}")
     print(f"input:          {prep.channels} channel(s), height {prep.height}, width {width_policy}")
-    _print_provenance(bundle.provenance)
+    _print_provenance(bundle.provenance, path)
     if bundle.calibration:
         print(f"{'calibration:':<16}temperature {bundle.calibration.get('temperature')}")
     return EXIT_OK
 
 
-def _print_provenance(provenance: dict[str, Any]) -> None:
-    """One line per entry; an average's ingredients one line each (their own histories are in --json)."""
+def _print_provenance(provenance: dict[str, Any], path: Path) -> None:
+    """One line per entry; an average's ingredients one line each (their own histories are in --json).
+    Two records are read against what is there now: a training config said to lie beside the file,
+    and the "random" initialisation that runs continued from another model recorded before that was noted."""
+    gone = not (path.parent / "config.json").is_file()
     for key, value in sorted(provenance.items()):
+        if key == "training_config" and value == "config.json beside this file" and gone:
+            value = f"{value} when it was saved (not beside it now)"
+        if key == "initialisation" and value == "random" and "init_from" in provenance:
+            value = "random, as recorded by a version that did not note --init-from: it started from init_from"
         if key == "averaged_from" and isinstance(value, list):
             print(f"{key + ':':<16}{len(value)} models")
             for part in value:
@@ -93,7 +100,7 @@ def _run_onnx(path: Path, as_json: bool) -> int:
     print(f"input:          {prep.channels} channel(s), height {prep.height}, width {width_policy}")
     if export["source_sha256"]:
         print(f"exported from:  a model file with SHA-256 {export['source_sha256']}")
-    _print_provenance(info.provenance)
+    _print_provenance(info.provenance, path)
     if info.calibration:
         print(f"{'calibration:':<16}temperature {info.temperature}")
     return EXIT_OK

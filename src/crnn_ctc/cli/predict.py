@@ -101,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     refs = collect_images(args.inputs, image_dir=args.image_dir, image_list=args.image_list, recursive=args.recursive)
     if not refs:
-        print_error("no images to read: pass image files or folders, or --image_dir / --image_list")
+        where = f" in {', '.join(args.inputs)}" if args.inputs else ""
+        print_error(f"no images to read{where}: pass image files or folders, or --image_dir / --image_list")
         return EXIT_USAGE
     if args.output is not None:
         from ..files import check_writable, refuse_same_file
@@ -131,6 +132,9 @@ def run(args: argparse.Namespace) -> int:
                 tqdm.write(f"crnn: error: {prediction.source}: {prediction.error}", file=sys.stderr)
                 continue
             print(_format_prediction(prediction, prediction.source, args.format), file=out)
+    if failed == len(refs):
+        print(f"crnn: none of the {len(refs):,} images could be read", file=sys.stderr)
+        return EXIT_USAGE
     if failed:
         print(f"crnn: {failed} of {len(refs)} images could not be read", file=sys.stderr)
         return EXIT_SOME_FAILED
