@@ -14,6 +14,11 @@ def test_folders_give_image_files_sorted_and_recursive_on_request(tmp_path) -> N
         _touch(tmp_path / name)
     assert [r.path.name for r in collect_images([tmp_path])] == ["a.JPG", "b.png"]
     assert [r.path.name for r in collect_images([tmp_path], recursive=True)] == ["a.JPG", "b.png", "c.webp"]
+    # A file named and also inside a named folder is read once, where it first came.
+    assert [r.name for r in collect_images([tmp_path / "b.png", tmp_path])] == [
+        str(tmp_path / "b.png"),
+        str(tmp_path / "a.JPG"),
+    ]
     # A file named explicitly is taken whatever its suffix (and reported later if it is no image).
     assert [r.name for r in collect_images([tmp_path / "notes.txt"])] == [str(tmp_path / "notes.txt")]
 

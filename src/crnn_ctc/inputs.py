@@ -58,7 +58,9 @@ def collect_images(
     image_list: str | Path | None = None,
     recursive: bool = False,
 ) -> list[ImageRef]:
-    """Files are taken as given (a non-image is reported when read); folders give their image files."""
+    """Files are taken as given (a non-image is reported when read); folders give their image files.
+    An image that the paths reach twice (named, and inside a folder also named) is read once, where it
+    first came; an ``image_list`` is taken line by line, as the seed did."""
     refs: list[ImageRef] = []
     folder = Path(image_dir) if image_dir is not None else None
     if folder is not None and not folder.is_dir():
@@ -67,10 +69,16 @@ def collect_images(
         refs.extend(read_image_list(Path(image_list), folder))
     elif folder is not None:
         refs.extend(ImageRef(p, str(p)) for p in images_in_folder(folder, recursive))
+    seen = {ref.path for ref in refs}
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            refs.extend(ImageRef(p, str(p)) for p in images_in_folder(path, recursive))
-        else:
-            refs.append(ImageRef(path, str(raw)))
+        found = (
+            [ImageRef(p, str(p)) for p in images_in_folder(path, recursive)]
+            if path.is_dir()
+            else [ImageRef(path, str(raw))]
+        )
+        for ref in found:
+            if ref.path not in seen:
+                seen.add(ref.path)
+                refs.append(ref)
     return refs
