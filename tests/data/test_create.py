@@ -306,3 +306,31 @@ def test_rejection_reasons_hold_no_raw_tabs_or_line_breaks(tmp_path, word_folder
     rows = (tmp_path / "out" / "rejected.tsv").read_text(encoding="utf-8").split("\n")
     assert rows[-1] == "" and all(len(row.split("\t")) == 3 for row in rows[:-1]), rows
     assert [row.split("\t")[1] for row in rows[1:-1]] == ["2", "3"]
+
+
+def test_a_dataset_states_its_charset_and_an_empty_split_is_seen(tmp_path, word_folder) -> None:
+    """What `crnn train` reads to choose its alphabet: an LMDB's metadata, a TFRecord's char_map.json, the
+    union over a folder of shards; an annotation folder states none."""
+    from crnn_ctc.charset import Charset
+    from crnn_ctc.data.readers import is_empty_split, stated_charset
+
+    anno = _anno(tmp_path, [f"sub/{i}.png {w.title()}" for i, w in enumerate(WORDS)])
+    create_dataset(_config(tmp_path, word_folder, anno, charset="alnum"), progress=False)
+    lmdb = tmp_path / "out"
+    assert stated_charset(lmdb / "train") == Charset.preset("alnum")
+    record = CreateConfig(word_folder, anno, tmp_path / "tf", 0.0, store_format="tfrecord", charset="alnum", workers=1)
+    create_dataset(record, progress=False)
+    assert stated_charset(tmp_path / "tf" / "train.tfrecord") == Charset.preset("alnum")
+    assert is_empty_split(tmp_path / "tf" / "validation.tfrecord") and not is_empty_split(lmdb / "validation")
+    # Two shards written for different alphabets: the first's symbols, then the second's new ones.
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    first = _anno(tmp_path, [f"sub/{i}.png {w}" for i, w in enumerate(WORDS)], "lower.txt")
+    create_dataset(CreateConfig(word_folder, first, shards / "x", workers=1), progress=False)
+    create_dataset(CreateConfig(word_folder, anno, shards / "y", charset="alnum", workers=1), progress=False)
+    (shards / "x" / "train").rename(shards / "000")
+    (shards / "y" / "train").rename(shards / "001")
+    stated = stated_charset(shards)
+    assert stated is not None and stated.symbols[:36] == Charset.preset("lower-alnum").symbols
+    assert set(stated.symbols) == set(Charset.preset("alnum").symbols)
+    assert stated_charset(word_folder.parent / "anno.txt") is None
