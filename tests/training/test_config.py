@@ -64,3 +64,14 @@ def test_fine_tuning_defaults_are_on_with_init_from_and_off_from_scratch_unless_
     assert getattr(TrainConfig.from_dict({"train": ["d"], flag.removeprefix("--"): False}), option) == "off"
     with pytest.raises(ConfigError, match=f"{flag} must be one of auto, on, off"):
         TrainConfig(train=["d"], **{option: "yes"})
+
+
+def test_the_default_learning_rate_is_higher_from_scratch_and_lower_from_a_trained_model() -> None:
+    """3e-3 from scratch, 2e-4 with --init-from (docs/training_recipes.md); --lr and Adadelta's own win."""
+    assert TrainConfig(train=["d"]).learning_rate == 3e-3
+    assert TrainConfig(train=["d"], optimizer="adamw").learning_rate == 3e-3
+    assert TrainConfig(train=["d"], init_from="m.safetensors").learning_rate == 2e-4
+    assert TrainConfig(train=["d"], optimizer="adadelta", init_from="m.safetensors").learning_rate == 1.0
+    assert TrainConfig(train=["d"], init_from="m.safetensors", lr=5e-5).learning_rate == 5e-5
+    assert TrainConfig(train=["d"], lr=1e-3).learning_rate_origin == "--lr"
+    assert TrainConfig(train=["d"]).learning_rate_origin == "the default from scratch"

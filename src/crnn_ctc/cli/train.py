@@ -45,7 +45,10 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--epochs", type=int)
     train.add_argument("--epoch-size", dest="epoch_size", type=int, help="samples per epoch when mixing sources")
     train.add_argument("--optimizer", choices=OPTIMIZERS)
-    train.add_argument("--lr", type=float, help="default: 1e-3 (adam/adamw), 1.0 (adadelta)")
+    train.add_argument(
+        "--lr", type=float,
+        help="peak learning rate (default: adam/adamw 3e-3 from scratch, 2e-4 with --init-from; adadelta 1.0)",
+    )  # fmt: skip
     train.add_argument("--schedule", choices=SCHEDULES)
     train.add_argument("--warmup-steps", dest="warmup_steps", type=int)
     train.add_argument("--weight-decay", dest="weight_decay", type=float)

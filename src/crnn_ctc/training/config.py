@@ -17,6 +17,8 @@ SCHEDULES = ("cosine", "onecycle", "constant")
 AMP_MODES = ("off", "auto", "bf16", "fp16")
 AUGMENT_MODES = ("auto", "on", "off")
 FREEZE_BN_MODES = ("auto", "on", "off")
+FROM_SCRATCH_LR = 3e-3  # Adam/AdamW's default learning rates (TrainConfig.learning_rate)
+FINE_TUNING_LR = 2e-4
 
 
 @dataclass
@@ -42,7 +44,7 @@ class TrainConfig(ConfigBase):
     epochs: int | None = None
     epoch_size: int | None = None  # samples per epoch; default: the real sources' total, or 100,000 for synth only
     optimizer: str = "adam"
-    lr: float | None = None  # default: 1e-3 for adam/adamw, 1.0 for adadelta
+    lr: float | None = None  # default: learning_rate (3e-3 from scratch, 2e-4 with init_from; 1.0 for adadelta)
     schedule: str = "cosine"
     warmup_steps: int = 200
     weight_decay: float = 0.0
@@ -137,9 +139,23 @@ class TrainConfig(ConfigBase):
 
     @property
     def learning_rate(self) -> float:
+        """``lr`` as given; by default 1.0 for Adadelta, and for Adam/AdamW 3e-3 from scratch (it left CTC's
+        plateau sooner than 1e-3 in every run measured) and 2e-4 with ``init_from`` (1e-3 lost the bundled
+        model real words that 2e-4 kept): docs/training_recipes.md."""
         if self.lr is not None:
             return self.lr
-        return 1.0 if self.optimizer == "adadelta" else 1e-3
+        if self.optimizer == "adadelta":
+            return 1.0
+        return FINE_TUNING_LR if self.init_from is not None else FROM_SCRATCH_LR
+
+    @property
+    def learning_rate_origin(self) -> str:
+        """Why the run uses ``learning_rate``, for the line that announces it."""
+        if self.lr is not None:
+            return "--lr"
+        if self.optimizer == "adadelta":
+            return "the default for adadelta"
+        return "the default with --init-from" if self.init_from is not None else "the default from scratch"
 
     def save(self, path: Path, **resolved: Any) -> None:
         """The options as given, plus what they resolved to on this machine (``resolved``, e.g. the

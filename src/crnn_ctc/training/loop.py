@@ -362,10 +362,13 @@ class Trainer:
                              augment="on" if self.config.augments else "off", cnn_ctc=self.cnn_ctc_weight,
                              freeze_bn="on" if self.freeze_bn else "off",
                              charset="".join(self.bundle.charset.symbols), charset_from=self.charset_origin,
+                             lr=self.config.learning_rate,
                              **self._synth_layout())  # fmt: skip
         symbols = "".join(self.bundle.charset.symbols)
         shown = symbols if len(symbols) <= 40 else symbols[:37] + "..."
         self.report(f"charset: {len(symbols)} symbols {shown!r}, {self.charset_origin}")
+        self.report(f"learning rate: {self.config.learning_rate:g} ({self.config.learning_rate_origin}), "
+                    f"{self.config.optimizer}, {self.config.schedule} schedule")  # fmt: skip
         self.report(f"precision: {self.precision.name}{' + channels_last' if self.precision.channels_last else ''} "
                     f"({self.precision.reason})")  # fmt: skip
         if any(not source.infinite for source in self.train_sources):
