@@ -4,7 +4,7 @@
 # bundled and the fine-tuned model on the same 400. The bundled model itself never trains on them.
 # No validation set: choosing the checkpoint on the 400 would flatter the "after" figure.
 # Usage: scripts/fine_tune_iiit5k.sh [STEPS] [OUT]   (default: 600 steps, runs/fine-tune)
-#   LR=1e-3 sets the learning rate (default: 2e-4); LR=default leaves it to crnn train.
+#   LR=1e-3 sets the learning rate (default: 2e-4); LR=default leaves it to crnn train. SEED=1: another seed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${1:-600}
@@ -27,7 +27,7 @@ start=$(date +%s)
 "$CRNN" train --train "$OUT/data/train" --model_dir "$OUT/model" \
     --init-from "$BASE" --arch small --charset printable+space --batch_size 32 --max-steps "$STEPS" \
     ${LR_FLAG[@]+"${LR_FLAG[@]}"} --warmup-steps 50 --save-every 100 --log-every 25 --workers 1 --no-progress \
-    ${OVERWRITE:+--overwrite}
+    --seed "${SEED:-0}" ${OVERWRITE:+--overwrite}
 echo "fine-tuning took $(( $(date +%s) - start )) s"
 echo "== after: the fine-tuned model on the same 400 words"
 "$CRNN" eval --decoder greedy --model "$OUT/model/model.safetensors" --data "$OUT/data/validation"
