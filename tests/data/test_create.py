@@ -288,14 +288,14 @@ def test_a_failed_overwrite_leaves_the_existing_dataset_byte_identical(tmp_path,
     capsys.readouterr()
     code = _create("--image_dir", word_folder, "--anno_file", missing, "--data_dir", tmp_path / "data", "--overwrite")
     out, err = capsys.readouterr()
-    assert code == 1
+    assert code == 2  # no sample kept: not "some failed"
     assert "rejected 12 of 12 lines (missing image: 12)" in out
     assert f"{tmp_path / 'data'} keeps the dataset it held" in err
     assert _folder_bytes(tmp_path / "data") == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["anno.txt", "data", "images", "missing.txt"]
     # Into a new folder, an empty result is still written (its rejected.tsv says why), as before.
     code = _create("--image_dir", word_folder, "--anno_file", missing, "--data_dir", tmp_path / "new")
-    assert code == 1 and len((tmp_path / "new" / "rejected.tsv").read_text().splitlines()) == 13
+    assert code == 2 and len((tmp_path / "new" / "rejected.tsv").read_text().splitlines()) == 13
 
 
 def test_rejection_reasons_hold_no_raw_tabs_or_line_breaks(tmp_path, word_folder) -> None:

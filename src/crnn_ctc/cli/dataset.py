@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import EXIT_OK, EXIT_SOME_FAILED, add_progress_option, print_error, show_progress
+from .common import EXIT_OK, EXIT_USAGE, add_progress_option, print_error, show_progress
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
@@ -90,7 +90,7 @@ def run_create(args: argparse.Namespace) -> int:
         reasons = ", ".join(f"{reason}: {count}" for reason, count in error.summary.rejected.items())
         print(f"rejected {sum(error.summary.rejected.values()):,} of {error.summary.lines:,} lines ({reasons})")
         print_error(str(error))
-        return EXIT_SOME_FAILED
+        return EXIT_USAGE  # not "some failed": nothing could be kept
     rate = summary.written / summary.seconds if summary.seconds else 0.0
     print(
         f"wrote {summary.train:,} train + {summary.validation:,} validation samples to {summary.data_dir} "
@@ -103,7 +103,7 @@ def run_create(args: argparse.Namespace) -> int:
         print(f"rejected {total:,} of {summary.lines:,} lines ({reasons}); see {summary.data_dir}/rejected.tsv")
     if summary.written == 0:
         print_error("no sample passed the checks: the dataset is empty")
-        return EXIT_SOME_FAILED
+        return EXIT_USAGE
     return EXIT_OK
 
 
