@@ -59,8 +59,8 @@ def collect_images(
     recursive: bool = False,
 ) -> list[ImageRef]:
     """Files are taken as given (a non-image is reported when read); folders give their image files.
-    An image that the paths reach twice (named, and inside a folder also named) is read once, where it
-    first came; an ``image_list`` is taken line by line, as the seed did."""
+    An image that the paths reach twice (named twice, or named and inside a folder also named) is read
+    once, where it first came; an ``image_list`` is taken line by line, as the seed did."""
     refs: list[ImageRef] = []
     folder = Path(image_dir) if image_dir is not None else None
     if folder is not None and not folder.is_dir():

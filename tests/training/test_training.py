@@ -275,6 +275,39 @@ def test_the_charset_is_the_one_the_data_states_unless_named(tmp_path, capsys) -
     assert json.loads((tmp_path / "f" / "config.json").read_text())["val"] == []
 
 
+def test_a_tfrecord_keeps_its_own_numbering_and_a_resume_its_alphabet(tmp_path) -> None:
+    """A TFRecord's label numbers mean what its char_map.json says, whatever alphabet the run trains (the
+    bundled model's puts the digits first); a resumed run keeps the alphabet it began with though its data
+    now states more; a --data_dir whose validation split is an annotation folder still validates."""
+    root = _make_folder(tmp_path / "images", 12)
+    words = sorted(line.split("\t")[1] for line in (root / "labels.tsv").read_text().splitlines())
+    create = ["dataset", "create", "--image_dir", str(root), "--anno_file", str(root / "labels.tsv"), "--no-progress"]
+    assert main([*create, "--data_dir", str(tmp_path / "tf"), "--format", "tfrecord"]) == 0  # lower-alnum: a..z0..9
+    start = tmp_path / "start.safetensors"
+    save_bundle(new_bundle("tiny", Charset.preset("alnum"), seed=1), start)  # 0..9a..zA..Z
+    trainer = Trainer(TrainConfig(model_dir=str(tmp_path / "a"), data_dir=str(tmp_path / "tf"), arch="tiny",
+                                  init_from=str(start), max_steps=1, workers=0))  # fmt: skip
+    assert trainer.bundle.charset == Charset.preset("alnum")
+    read = [source.dataset.source for source in (*trainer.train_sources, *trainer.val_sources)]
+    assert sorted(sample[1] for records in read for sample in (records[i] for i in range(len(records)))) == words
+
+    shards = tmp_path / "shards"
+    assert main([*create, "--data_dir", str(tmp_path / "one"), "--validation_split_fraction", "0"]) == 0
+    shards.mkdir()
+    (tmp_path / "one" / "train").rename(shards / "000")
+    config = TrainConfig(model_dir=str(tmp_path / "run"), train=[str(shards)], arch="tiny", max_steps=1, workers=0)
+    train(config, progress=False)
+    assert main([*create, "--data_dir", str(tmp_path / "two"), "--charset", "alnum"]) == 0
+    (tmp_path / "two" / "train").rename(shards / "001")  # the folder now states alnum
+    resumed = train(TrainConfig(**{**config.to_dict(), "max_steps": 2}), resume=True, progress=False)
+    assert resumed.steps == 2 and load_bundle(resumed.model_path).charset == Charset.preset("lower-alnum")
+
+    shutil.rmtree(tmp_path / "one" / "validation")
+    shutil.copytree(root, tmp_path / "one" / "validation")  # an annotation folder as the validation split
+    shutil.copytree(shards / "000", tmp_path / "one" / "train")
+    assert TrainConfig(data_dir=str(tmp_path / "one")).with_sources().val == [str(tmp_path / "one" / "validation")]
+
+
 def test_fine_tuning_keeps_batch_norm_statistics_and_still_trains_their_scale(tmp_path) -> None:
     """With --init-from, batch norm's running statistics stay as loaded (auto) while every weight, batch
     norm's scale and shift among them, still learns; --freeze-bn off lets the statistics move again."""

@@ -36,7 +36,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--charset",
         help="preset name or file (default: the one the training data states in its char_map.json or LMDB "
-        "metadata; with --init-from, the model's; else lower-alnum)",
+        "metadata; with --init-from, the model's plus any symbol the data adds; else lower-alnum)",
     )
     train.add_argument("--height", type=int)
     train.add_argument("--channels", type=int, choices=(1, 3))

@@ -51,15 +51,19 @@ def _header_size(data: bytes) -> tuple[int, int]:
 
 
 class TFRecordSource:
-    """The seed's TFRecords: ``images`` JPEG, ``labels`` char_map numbers, ``imagenames``."""
+    """The seed's TFRecords: ``images`` JPEG, ``labels`` char_map numbers, ``imagenames``. The numbers mean
+    what the ``char_map.json`` beside the file says; ``charset`` is only for a file without one (else the
+    seed's lower-alnum), never the alphabet a model happens to train, whose order may differ."""
 
     def __init__(self, path: str | Path, charset: Charset | None = None) -> None:
         from .tfrecord import TFRecordReader
 
         self.path = Path(path)
-        if charset is None:
-            char_map = self.path.parent / "char_map.json"
-            charset = Charset.from_char_map(char_map) if char_map.is_file() else Charset.preset("lower-alnum")
+        char_map = self.path.parent / "char_map.json"
+        if char_map.is_file():
+            charset = Charset.from_char_map(char_map)
+        elif charset is None:
+            charset = Charset.preset("lower-alnum")
         self.charset = charset
         self._reader = TFRecordReader(self.path)
         self._offsets = self._reader.index()
@@ -226,7 +230,7 @@ def is_empty_split(path: Path) -> bool:
     (``crnn dataset create --validation_split_fraction 0`` writes such a validation split)."""
     if path.is_file() and path.suffix != ".mdb":
         return path.stat().st_size == 0
-    return len(LmdbDataset(path)) == 0
+    return len(open_source(path)) == 0
 
 
 def stated_charset(path: str | Path) -> Charset | None:
@@ -237,6 +241,9 @@ def stated_charset(path: str | Path) -> Charset | None:
     path = Path(path)
     if path.is_file() and (path.suffix in (".tfrecord", ".tfrecords") or ".tfrecord" in path.name):
         return _char_map_beside(path)  # not opened: indexing a TFRecord reads all of it
+    single = path.suffix == ".mdb" or (path / "data.mdb").is_file()
+    if not single and not (path.is_dir() and lmdb_shards(path)):
+        return None  # an annotation file or folder (not parsed here: training parses it once)
     source = open_source(path)
     if isinstance(source, LmdbDataset):
         metas = [source.meta]
@@ -250,8 +257,8 @@ def stated_charset(path: str | Path) -> Charset | None:
         if not isinstance(stated, list) or not all(isinstance(symbol, str) for symbol in stated):
             raise DatasetError(f"{path}: the charset in its crnn-ctc-meta entry is not a list of symbols")
         symbols.extend(symbol for symbol in stated if symbol not in symbols)
-    if not symbols:
-        return _char_map_beside(path if path.is_dir() else path.parent)
+    if not symbols:  # an LMDB split from elsewhere, beside the char_map.json of its dataset
+        return _char_map_beside(path if path.is_dir() else path.parent) if single else None
     try:
         return Charset(symbols)
     except CharsetError as error:

@@ -32,8 +32,8 @@ class TrainConfig(ConfigBase):
     train: list[str] = field(default_factory=list)  # sources, each optionally "@WEIGHT"
     val: list[str] = field(default_factory=list)
     arch: str = "small"
-    # None: the training data's own (its char_map.json or LMDB metadata), the --init-from model's, else
-    # lower-alnum (initial.run_charset).
+    # None: with --init-from the model's (plus what the data adds), else the training data's own (its
+    # char_map.json or LMDB metadata), else lower-alnum (initial.run_charset).
     charset: str | None = None
     height: int = 32
     channels: int = 1
@@ -141,7 +141,7 @@ class TrainConfig(ConfigBase):
     def learning_rate(self) -> float:
         """``lr`` as given; by default 1.0 for Adadelta, and for Adam/AdamW 3e-3 from scratch (it left CTC's
         plateau sooner than 1e-3 in every run measured) and 2e-4 with ``init_from`` (1e-3 lost the bundled
-        model real words that 2e-4 kept): docs/training_recipes.md."""
+        model real words that 2e-4 kept): docs/training_recipes.md, docs/fine_tuning.md."""
         if self.lr is not None:
             return self.lr
         if self.optimizer == "adadelta":

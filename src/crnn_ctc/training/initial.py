@@ -1,5 +1,5 @@
-"""Where a run starts: a fresh model, or one continued from another model file (``--init-from``), even
-for another charset."""
+"""Where a run starts: the alphabet it trains (``run_charset``), and a fresh model or one continued from
+another model file (``--init-from``), even for another charset."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from ..charset import BLANK, Charset
 from ..data.readers import stated_charset
 from ..errors import ConfigError
 from ..preprocess import PreprocessConfig
+from . import synthetic  # noqa: F401  (registers synth:, which parse_source must know to leave it alone)
 from .config import TrainConfig
 from .sources import parse_source
 

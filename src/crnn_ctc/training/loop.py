@@ -22,7 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..bundle import ModelBundle, load_bundle, save_bundle
-from ..charset import BLANK
+from ..charset import BLANK, Charset
 from ..data.readers import Batch
 from ..data.sampler import WidthBucketSampler
 from ..decode import GreedyDecoder
@@ -108,7 +108,14 @@ class Trainer:
         self.model_dir = Path(config.model_dir)
         self.device = self.dist.device or resolve_device(config.device)
         torch.manual_seed(config.seed)
-        charset, self.charset_origin = run_charset(config, self.report)
+        resume_state = load_checkpoint(self.model_dir / "checkpoints" / "last.pt", self.device) if resume else None
+        if resume_state is not None and config.charset is None:
+            # The alphabet the run began with, not the one its data states now (a shard folder may have grown).
+            charset, self.charset_origin = Charset(resume_state["charset"]), "the checkpoint's (the run resumes)"
+        else:
+            charset, self.charset_origin = run_charset(config, self.report)
+        # What a TFRecord without a char_map.json numbers its labels in: only the user's own --charset.
+        self.label_numbers = Charset.resolve(config.charset) if config.charset is not None else None
         self.bundle = initial_bundle(config, charset, self.report)
         self.precision = choose_precision(config.amp, self.device)
         self.model = self.bundle.model.to(self.device)
@@ -118,7 +125,6 @@ class Trainer:
             # In place; Module.to takes memory_format at run time, though torch's stubs omit it.
             self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.geometry = self.bundle.config
-        resume_state = load_checkpoint(self.model_dir / "checkpoints" / "last.pt", self.device) if resume else None
         self.cnn_ctc_weight = config.cnn_ctc_weight
         if resume_state is not None and "cnn_head" not in resume_state:
             self.cnn_ctc_weight = 0.0  # a run started without the head resumes as it began
@@ -160,7 +166,8 @@ class Trainer:
         prepared = []
         for spec in specs:
             source = prepare_source(parse_source(spec), self.bundle.charset, self.bundle.preprocess, self.geometry,
-                                    seed=self.config.seed + (0 if role == "train" else 1))  # fmt: skip
+                                    seed=self.config.seed + (0 if role == "train" else 1),
+                                    label_numbers=self.label_numbers)  # fmt: skip
             dropped = ", ".join(f"{reason}: {count:,}" for reason, count in source.dropped.items())
             usable = "rendered on the fly" if source.infinite else f"{len(source.usable):,} usable samples"
             hint = " (--charset names the alphabet to train)" if source.dropped["symbols outside the charset"] else ""
@@ -168,11 +175,14 @@ class Trainer:
                 f"{role} source {source.name}: {usable}" + (f" ({dropped} dropped up front){hint}" if dropped else "")
             )
             if role == "validation" and not source.infinite and not source.usable:
-                # Scoring nothing would print 0.00% as if it were a result, and choose the best model by it.
+                if not dropped:  # an empty split (an older run may have saved one in its config.json)
+                    self.report(f"validation source {source.name} is empty: left out")
+                    continue
+                # Samples there, none usable: scoring nothing would print 0.00% as if it were a result, and
+                # choose the best model by it.
                 raise ConfigError(
-                    f"validation source {source.name}: no usable sample"
-                    + (f" ({dropped} dropped)" if dropped else "")
-                    + "; give another --val, or none"
+                    f"validation source {source.name}: no usable sample ({dropped} dropped); "
+                    "validate on another source, or train the alphabet its labels use (--charset)"
                 )
             prepared.append(source)
         return prepared
@@ -362,12 +372,14 @@ class Trainer:
                              augment="on" if self.config.augments else "off", cnn_ctc=self.cnn_ctc_weight,
                              freeze_bn="on" if self.freeze_bn else "off",
                              charset="".join(self.bundle.charset.symbols), charset_from=self.charset_origin,
-                             lr=self.config.learning_rate,
+                             lr=self.scheduler.base_lrs[0],
                              **self._synth_layout())  # fmt: skip
         symbols = "".join(self.bundle.charset.symbols)
         shown = symbols if len(symbols) <= 40 else symbols[:37] + "..."
         self.report(f"charset: {len(symbols)} symbols {shown!r}, {self.charset_origin}")
-        self.report(f"learning rate: {self.config.learning_rate:g} ({self.config.learning_rate_origin}), "
+        peak = self.scheduler.base_lrs[0]  # after a resume, the run's own (an older default may have set it)
+        origin = self.config.learning_rate_origin if peak == self.config.learning_rate else "as the run began"
+        self.report(f"learning rate: {peak:g} ({origin}), "
                     f"{self.config.optimizer}, {self.config.schedule} schedule")  # fmt: skip
         self.report(f"precision: {self.precision.name}{' + channels_last' if self.precision.channels_last else ''} "
                     f"({self.precision.reason})")  # fmt: skip

@@ -103,12 +103,19 @@ def register_scheme(prefix: str, opener: SourceOpener) -> None:
 
 
 def prepare_source(
-    spec: SourceSpec, charset: Charset, preprocess: PreprocessConfig, geometry: ModelConfig, seed: int = 0
+    spec: SourceSpec,
+    charset: Charset,
+    preprocess: PreprocessConfig,
+    geometry: ModelConfig,
+    seed: int = 0,
+    label_numbers: Charset | None = None,
 ) -> PreparedSource:
-    """Open a source and drop, with counts, the samples that cannot be trained on."""
+    """Open a source and drop, with counts, the samples that cannot be trained on. ``label_numbers`` is the
+    alphabet a TFRecord without a char_map.json numbers its labels in (the user's ``--charset``): never
+    ``charset`` itself when that was chosen for the run, whose order may differ from the file's."""
     if spec.scheme is not None:
         return _SCHEMES[spec.scheme](spec, charset, preprocess, seed)
-    source = open_source(spec.location, charset=charset)
+    source = open_source(spec.location, charset=label_numbers)
     dataset = RecognitionDataset(source, charset, preprocess, geometry)
     widths = dataset.widths()
     labels = source.labels() if hasattr(source, "labels") else [source[i][1] for i in range(len(source))]
