@@ -108,6 +108,7 @@ def run_create(args: argparse.Namespace) -> int:
 
 
 def run_inspect(args: argparse.Namespace) -> int:
+    import os
     from pathlib import Path
 
     from ..charset import Charset
@@ -119,7 +120,8 @@ def run_inspect(args: argparse.Namespace) -> int:
     print(f"dataset:          {source.path} ({type(source).__name__})")
     print(format_stats(dataset_stats(source)))
     if len(source):
-        grid = Path(args.grid) if args.grid else Path(f"{Path(args.path).resolve().name}-samples.png")
+        # The last part of PATH as written ("." and a trailing slash resolved, links not followed).
+        grid = Path(args.grid) if args.grid else Path(f"{Path(os.path.abspath(args.path)).name}-samples.png")
         print(f"sample grid:      {sample_grid(source, grid, count=args.count, seed=args.seed)}")
     return EXIT_OK
 
