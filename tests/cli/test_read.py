@@ -161,7 +161,8 @@ def test_page_limits_fail_that_page_and_name_the_flag(capsys, pages) -> None:
     assert f"{pages['book.pdf']}: has 2 pages, over the limit of 1; raise it with --max-pages" in err
     assert _close_enough(out, LINES)  # the other file is still read
     code, out, err = _run(capsys, pages["book.pdf"], "--dpi", 144, "--max-page-pixels", 100_000)
-    assert code == 1 and out == ""
+    assert code == 2 and out == ""  # nothing read at all: not "some failed"
+    assert "none of the 2 page(s) or file(s) could be read" in err
     assert f"{pages['book.pdf']} page 1: page is 720x220 = 158,400 pixels" in err
     assert f"{pages['book.pdf']} page 2: " in err and "--max-page-pixels" in err
 

@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
     # stdout: text streams page by page; JSON and hOCR are one document, written once every page is read.
     collected: list[Page] = []
     written: set[Path] = set()
-    printed = failed = 0
+    printed = failed = read = 0
     try:
         for path in args.pages:
             try:
@@ -193,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
                         progress.add_pages(pending.page_count)
                     try:
                         page = reader.read(pending.load(), source=pending.source, page_number=pending.page_number)
+                        read += 1
                         if out is not None:
                             target = out / _output_name(path, pending.page_number, pending.page_count, args.format)
                             _write_page(page, target, args, written)
@@ -216,6 +217,9 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(page_to_json(collected))
     elif out is None and args.format == "hocr":
         sys.stdout.write(pages_to_hocr(collected, title=args.pages[0] if len(args.pages) == 1 else ""))
+    if failed and not read:  # as crnn predict: 1 means "the others were read", and there were none
+        print(f"crnn: none of the {failed} page(s) or file(s) could be read", file=sys.stderr)
+        return EXIT_USAGE
     if failed:
         print(f"crnn: {failed} page(s) or file(s) could not be read", file=sys.stderr)
         return EXIT_SOME_FAILED
