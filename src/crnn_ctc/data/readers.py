@@ -226,11 +226,14 @@ def open_source(
 
 
 def is_empty_split(path: Path) -> bool:
-    """Whether a split ``find_split`` found holds no sample: an LMDB of ``num-samples`` 0 or an empty TFRecord
-    (``crnn dataset create --validation_split_fraction 0`` writes such a validation split)."""
+    """Whether a split ``find_split`` found is one ``crnn dataset create --validation_split_fraction 0``
+    wrote: an LMDB of ``num-samples`` 0 or an empty TFRecord. Anything else (an annotation folder) is not
+    parsed here: training reads it once, and an empty one is left out there."""
     if path.is_file() and path.suffix != ".mdb":
         return path.stat().st_size == 0
-    return len(open_source(path)) == 0
+    if path.suffix == ".mdb" or (path / "data.mdb").is_file():
+        return len(LmdbDataset(path)) == 0
+    return False
 
 
 def stated_charset(path: str | Path) -> Charset | None:

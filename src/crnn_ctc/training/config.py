@@ -142,20 +142,21 @@ class TrainConfig(ConfigBase):
         """``lr`` as given; by default 1.0 for Adadelta, and for Adam/AdamW 3e-3 from scratch (it left CTC's
         plateau sooner than 1e-3 in every run measured) and 2e-4 with ``init_from`` (1e-3 lost the bundled
         model real words that 2e-4 kept): docs/training_recipes.md, docs/fine_tuning.md."""
-        if self.lr is not None:
-            return self.lr
-        if self.optimizer == "adadelta":
-            return 1.0
-        return FINE_TUNING_LR if self.init_from is not None else FROM_SCRATCH_LR
+        return self._learning_rate_and_origin()[0]
 
     @property
     def learning_rate_origin(self) -> str:
         """Why the run uses ``learning_rate``, for the line that announces it."""
+        return self._learning_rate_and_origin()[1]
+
+    def _learning_rate_and_origin(self) -> tuple[float, str]:
         if self.lr is not None:
-            return "--lr"
+            return self.lr, "--lr"
         if self.optimizer == "adadelta":
-            return "the default for adadelta"
-        return "the default with --init-from" if self.init_from is not None else "the default from scratch"
+            return 1.0, "the default for adadelta"
+        if self.init_from is not None:
+            return FINE_TUNING_LR, "the default with --init-from"
+        return FROM_SCRATCH_LR, "the default from scratch"
 
     def save(self, path: Path, **resolved: Any) -> None:
         """The options as given, plus what they resolved to on this machine (``resolved``, e.g. the
